@@ -1,0 +1,1 @@
+"""Trace datasets, answer checking, truncation and pair building."""

@@ -1,0 +1,181 @@
+"""Answer extraction, equivalence and voting.
+
+Extraction is chosen per benchmark (``boxed``, ``answer_is``, ``choice``, ``regex``); equivalence is
+``math`` (math-verify), ``choice`` (option letters) or ``string`` (normalised text). Votes group
+*equivalent* answers, so ``1/2`` and ``\\frac{1}{2}`` vote together; traces without an answer do not vote.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+_ANSWER_IS = re.compile(r"answer\s+is\s*[:\-]?\s*(.+?)\s*(?:\.\s*$|\.\s+|\n|$)", re.IGNORECASE)
+_CHOICE_PATTERNS = (
+    re.compile(r"\\boxed\{\s*\(?([A-Ja-j])\)?\s*\}"),
+    re.compile(r"answer\s*(?:is|:)\s*\(?\*{0,2}\s*([A-Ja-j])\b\)?", re.IGNORECASE),
+    re.compile(r"\(([A-J])\)"),
+)
+_QUOTES = "\"'`“”‘’"
+
+
+def extract_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
+    start = text.rfind("\\boxed")
+    while start != -1:
+        brace = start + len("\\boxed")
+        while brace < len(text) and text[brace] == " ":
+            brace += 1
+        if brace < len(text) and text[brace] == "{":
+            depth = 0
+            for i in range(brace, len(text)):
+                if text[i] == "{":
+                    depth += 1
+                elif text[i] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return text[brace + 1 : i].strip()
+        # An unclosed or brace-less \boxed: try an earlier one.
+        start = text.rfind("\\boxed", 0, start)
+    return None
+
+
+def extract_answer_is(text: str) -> str | None:
+    """The text after the last "The answer is", up to the end of the sentence."""
+    matches = list(_ANSWER_IS.finditer(text))
+    if not matches:
+        return None
+    answer = matches[-1].group(1).strip().strip(_QUOTES).strip()
+    return answer or None
+
+
+def extract_choice(text: str) -> str | None:
+    """A multiple-choice letter (A-J), upper-cased: boxed letter, "answer is (B)", or "(B)"."""
+    for pattern in _CHOICE_PATTERNS:
+        found = pattern.findall(text)
+        if found:
+            return found[-1].upper()
+    return None
+
+
+def normalize_string(answer: str) -> str:
+    """Lower-case, strip surrounding quotes/whitespace and a final period, collapse spaces."""
+    answer = answer.strip().strip(_QUOTES).strip()
+    answer = answer.rstrip(".").strip().strip(_QUOTES).strip()
+    return re.sub(r"\s+", " ", answer.lower())
+
+
+@lru_cache(maxsize=65536)
+def _math_parse(answer: str):  # noqa: ANN202 - math-verify's parse result is an opaque list
+    from math_verify import parse
+
+    # Bare answers ("025", "1/2") parse best wrapped in $...$; boxed/latex text parses as is.
+    text = answer if "$" in answer or "\\" in answer else f"${answer}$"
+    return parse(text)
+
+
+@lru_cache(maxsize=65536)
+def math_equal(a: str, b: str) -> bool:
+    """Mathematical equivalence with math-verify (``025`` == ``25``, ``1/2`` == ``0.5``)."""
+    if normalize_string(a) == normalize_string(b):
+        return True
+    from math_verify import verify
+
+    parsed_a, parsed_b = _math_parse(a), _math_parse(b)
+    if not parsed_a or not parsed_b:
+        return False
+    return bool(verify(parsed_a, parsed_b))
+
+
+class AnswerChecker:
+    """Extracts answers from trace text and decides when two answers are the same.
+
+    Args:
+        extractor: ``boxed`` | ``answer_is`` | ``choice`` | ``regex``.
+        equivalence: ``math`` | ``choice`` | ``string``.
+        regex: pattern for ``extractor=regex``; group 1 (or the whole match) is the answer, last match wins.
+    """
+
+    EXTRACTORS = ("boxed", "answer_is", "choice", "regex")
+    EQUIVALENCES = ("math", "choice", "string")
+
+    def __init__(self, extractor: str = "boxed", equivalence: str = "math", regex: str | None = None) -> None:
+        if extractor not in self.EXTRACTORS:
+            raise ValueError(f"answer.extractor must be one of {self.EXTRACTORS}, got {extractor!r}")
+        if equivalence not in self.EQUIVALENCES:
+            raise ValueError(f"answer.equivalence must be one of {self.EQUIVALENCES}, got {equivalence!r}")
+        if extractor == "regex" and not regex:
+            raise ValueError("answer.extractor=regex needs answer.regex")
+        self.extractor, self.equivalence = extractor, equivalence
+        self._regex = re.compile(regex) if regex else None
+
+    def extract(self, text: str) -> str | None:
+        if self.extractor == "boxed":
+            return extract_boxed(text)
+        if self.extractor == "answer_is":
+            return extract_answer_is(text)
+        if self.extractor == "choice":
+            return extract_choice(text)
+        matches = list(self._regex.finditer(text))  # type: ignore[union-attr]
+        if not matches:
+            return None
+        last = matches[-1]
+        return (last.group(1) if last.groups() else last.group(0)).strip()
+
+    def equivalent(self, a: str | None, b: str | None) -> bool:
+        if a is None or b is None:
+            return False
+        if self.equivalence == "choice":
+            return a.strip().strip("()").upper() == b.strip().strip("()").upper()
+        if self.equivalence == "string":
+            return normalize_string(a) == normalize_string(b)
+        return math_equal(a, b)
+
+    def group(self, answers: Sequence[str | None]) -> list[int | None]:
+        """Assign each answer the index of its equivalence class (None for no answer).
+
+        Distinct raw strings are compared once each against class representatives, so 512 traces with
+        a handful of distinct answers cost a handful of equivalence checks.
+        """
+        representatives: list[str] = []
+        class_of_raw: dict[str, int] = {}
+        labels: list[int | None] = []
+        for answer in answers:
+            if answer is None:
+                labels.append(None)
+                continue
+            if answer not in class_of_raw:
+                for index, rep in enumerate(representatives):
+                    if self.equivalent(answer, rep):
+                        class_of_raw[answer] = index
+                        break
+                else:
+                    class_of_raw[answer] = len(representatives)
+                    representatives.append(answer)
+            labels.append(class_of_raw[answer])
+        return labels
+
+    def vote(self, answers: Sequence[str | None], weights: Sequence[float] | None = None) -> str | None:
+        """Weighted majority over equivalence classes; returns the first-seen member of the winner.
+
+        Ties go to the class seen first (arrival order), which keeps replay deterministic.
+        """
+        weights = [1.0] * len(answers) if weights is None else list(weights)
+        if len(weights) != len(answers):
+            raise ValueError(f"{len(answers)} answers but {len(weights)} weights")
+        labels = self.group(answers)
+        totals: dict[int, float] = {}
+        first: dict[int, str] = {}
+        for answer, label, weight in zip(answers, labels, weights, strict=True):
+            if label is None:
+                continue
+            totals[label] = totals.get(label, 0.0) + float(weight)
+            first.setdefault(label, answer)  # type: ignore[arg-type]
+        if not totals:
+            return None
+        best = max(totals, key=lambda label: (totals[label], -label))
+        return first[best]
+
+    def is_correct(self, predicted: str | None, gold: str) -> bool:
+        return self.equivalent(predicted, gold)

@@ -1,0 +1,127 @@
+"""The trace-dataset record: one problem with its sampled reasoning traces.
+
+On disk (JSONL, optionally gzipped, or Parquet) a record is::
+
+    {"id": str, "question": str, "gold": str, "benchmark"?: str, "model"?: str,
+     "traces": [{"text": str, "answer"?: str|null, "num_tokens"?: int,
+                 "confs"?: [float], "finish_reason"?: str}]}
+
+``answer`` is extracted from ``text`` when absent; ``num_tokens`` is counted with the configured
+tokenizer when absent; ``confs`` holds per-token DeepConf confidences (needed by DeepConf methods).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class TraceFormatError(ValueError):
+    """A malformed trace record; the message names the file, line and field."""
+
+    def __init__(self, path: str, line: int, field_name: str, reason: str) -> None:
+        self.path, self.line, self.field_name, self.reason = path, line, field_name, reason
+        super().__init__(f"{path}:{line}: field '{field_name}': {reason}")
+
+
+@dataclass
+class Trace:
+    text: str
+    answer: str | None = None
+    num_tokens: int | None = None
+    confs: list[float] | None = None
+    finish_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "answer"}
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    gold: str
+    traces: list[Trace] = field(default_factory=list)
+    benchmark: str | None = None
+    model: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"id": self.id, "question": self.question, "gold": self.gold}
+        if self.benchmark is not None:
+            record["benchmark"] = self.benchmark
+        if self.model is not None:
+            record["model"] = self.model
+        record["traces"] = [t.to_dict() for t in self.traces]
+        return record
+
+
+def _expect(value: Any, types: type | tuple[type, ...], path: str, line: int, name: str) -> Any:
+    # bool is an int subclass: a `true` where a count belongs is a format error, not 1.
+    if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise TraceFormatError(path, line, name, f"expected {_type_names(types)}, got bool")
+    if not isinstance(value, types):
+        raise TraceFormatError(path, line, name, f"expected {_type_names(types)}, got {type(value).__name__}")
+    return value
+
+
+def _type_names(types: type | tuple[type, ...]) -> str:
+    types = types if isinstance(types, tuple) else (types,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def problem_from_record(
+    record: Any,
+    path: str = "<memory>",
+    line: int = 0,
+    extract_answer: Callable[[str], str | None] | None = None,
+) -> Problem:
+    """Validate one decoded record and build a :class:`Problem` (raises :class:`TraceFormatError`).
+
+    A trace without an ``answer`` key gets ``extract_answer(text)``; an explicit ``null`` means the
+    trace states no answer and stays ``None``.
+    """
+    if not isinstance(record, dict):
+        raise TraceFormatError(path, line, "<record>", f"expected an object, got {type(record).__name__}")
+    for name in ("id", "question", "gold", "traces"):
+        if name not in record:
+            raise TraceFormatError(path, line, name, "missing")
+    gold = record["gold"]
+    # Numeric golds (e.g. AIME answers written as numbers) are legitimate; keep their text form.
+    if isinstance(gold, int | float) and not isinstance(gold, bool):
+        gold = str(gold)
+    problem = Problem(
+        id=str(_expect(record["id"], (str, int), path, line, "id")),
+        question=_expect(record["question"], str, path, line, "question"),
+        gold=_expect(gold, str, path, line, "gold"),
+        benchmark=_expect(record.get("benchmark"), (str, type(None)), path, line, "benchmark"),
+        model=_expect(record.get("model"), (str, type(None)), path, line, "model"),
+    )
+    traces = _expect(record["traces"], list, path, line, "traces")
+    for i, raw in enumerate(traces):
+        where = f"traces[{i}]"
+        _expect(raw, dict, path, line, where)
+        if "text" not in raw:
+            raise TraceFormatError(path, line, f"{where}.text", "missing")
+        confs = _expect(raw.get("confs"), (list, type(None)), path, line, f"{where}.confs")
+        if confs is not None and not all(isinstance(c, int | float) and not isinstance(c, bool) for c in confs):
+            raise TraceFormatError(path, line, f"{where}.confs", "expected a list of numbers")
+        num_tokens = _expect(raw.get("num_tokens"), (int, type(None)), path, line, f"{where}.num_tokens")
+        if num_tokens is not None and num_tokens < 0:
+            raise TraceFormatError(path, line, f"{where}.num_tokens", f"must be >= 0, got {num_tokens}")
+        problem.traces.append(
+            Trace(
+                text=_expect(raw["text"], str, path, line, f"{where}.text"),
+                answer=(
+                    _expect(raw["answer"], (str, type(None)), path, line, f"{where}.answer")
+                    if "answer" in raw
+                    else (extract_answer(raw["text"]) if extract_answer else None)
+                ),
+                num_tokens=num_tokens,
+                confs=[float(c) for c in confs] if confs is not None else None,
+                finish_reason=_expect(
+                    raw.get("finish_reason"), (str, type(None)), path, line, f"{where}.finish_reason"
+                ),
+            )
+        )
+    return problem

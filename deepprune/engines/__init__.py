@@ -1,0 +1,1 @@
+"""Engines: where traces come from. ``replay`` (stored traces) and ``vllm`` (live generation)."""

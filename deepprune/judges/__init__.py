@@ -1,0 +1,1 @@
+"""Judges: P(two trace prefixes reach the same final answer)."""

@@ -1,0 +1,58 @@
+"""The judge interface shared by every method, engine and the evaluation/training entry points."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """What a judge reads of one trace.
+
+    ``final_answer`` is the trace's eventual answer when it is already known (``final_known``: replay
+    of stored traces); only the oracle judge may look at it. ``key`` identifies the trace within a problem so judges can
+    cache per-prefix work (e.g. SBERT embeds each prefix once).
+    """
+
+    text: str
+    num_tokens: int
+    final_answer: str | None = None
+    final_known: bool = False
+    key: int | None = None
+
+
+PrefixPair = tuple[Prefix, Prefix]
+
+
+class Judge(ABC):
+    """Scores prefix pairs: ``score(pairs) -> P(same final answer)`` in [0, 1], batched.
+
+    Implementations count what they read in ``pairs_scored`` / ``tokens_read`` so methods can report
+    judge cost separately from generation tokens.
+    """
+
+    name: str = "judge"
+
+    def __init__(self) -> None:
+        self.pairs_scored = 0
+        self.tokens_read = 0
+
+    def score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
+        if not pairs:
+            return np.zeros(0, dtype=np.float64)
+        probabilities = np.asarray(self._score(pairs), dtype=np.float64)
+        if probabilities.shape != (len(pairs),):
+            raise RuntimeError(f"{type(self).__name__} returned shape {probabilities.shape} for {len(pairs)} pairs")
+        self.pairs_scored += len(pairs)
+        return probabilities
+
+    @abstractmethod
+    def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
+        """Return one probability per pair; add the tokens read to ``self.tokens_read``."""
+
+    def reset(self) -> None:
+        """Forget per-problem caches (called before each problem)."""

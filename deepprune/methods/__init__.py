@@ -1,0 +1,1 @@
+"""Pruning methods, one class each: cons@N, DeepConf-low/high (online), DeepConf offline voting, DeepPrune."""

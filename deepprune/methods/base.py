@@ -1,0 +1,45 @@
+"""The method interface: run one problem against an engine (and optionally a judge)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.engines.base import Engine, ProblemSpec, TraceHandle
+from deepprune.judges.base import Judge
+
+
+@dataclass
+class MethodOutcome:
+    """What a method decided for one problem; tokens are summed from ``traces`` by the runner."""
+
+    predicted: str | None
+    traces: list[TraceHandle]
+    judge_calls: int = 0
+    judge_tokens: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens(self) -> int:
+        """All tokens the engine generated for this problem: prefixes of stopped traces, full finished ones."""
+        return sum(t.num_tokens for t in self.traces)
+
+
+class Method(ABC):
+    """A pruning/voting strategy. ``n`` is the trace budget per problem."""
+
+    name: str = "method"
+    needs_judge: bool = False
+
+    def __init__(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"method.n must be >= 1, got {n}")
+        self.n = n
+
+    @abstractmethod
+    def run(
+        self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
+    ) -> MethodOutcome:
+        """Start traces, prune/stop them as the method dictates, and vote."""
