@@ -8,7 +8,7 @@ Token accounting lives here: ``TraceHandle.num_tokens`` is what the engine gener
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,10 @@ class Engine(ABC):
     """Source of traces for one problem at a time."""
 
     name: str = "engine"
+
+    @abstractmethod
+    def problems(self) -> Iterator[ProblemSpec]:
+        """The problems to run (a trace file for replay, a benchmark for live engines), streamed."""
 
     @abstractmethod
     def start(self, problem: ProblemSpec, n: int, seed: int = 0) -> list[TraceHandle]:

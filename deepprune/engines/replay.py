@@ -7,7 +7,8 @@ live engine would have generated up to that point, so token accounting matches o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,15 +39,23 @@ class ReplayEngine(Engine):
 
     name = "replay"
 
-    def __init__(self, counter: TokenCounter) -> None:
-        self.counter = counter
+    def __init__(
+        self,
+        traces: str,
+        counter: TokenCounter,
+        on_error: str = "raise",
+        extract_answer: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self.traces, self.counter, self.on_error, self.extract_answer = traces, counter, on_error, extract_answer
+        self.read_stats = ReadStats()
 
-    def problems(
-        self, path: str, on_error: str = "raise", stats: ReadStats | None = None, extract_answer=None
-    ) -> Iterator[ProblemSpec]:
-        """Stream a trace file as :class:`ProblemSpec` objects whose payload is the stored problem."""
-        for problem in read_problems(path, on_error=on_error, stats=stats, extract_answer=extract_answer):
+    def problems(self) -> Iterator[ProblemSpec]:
+        """Stream the trace file; skipped malformed records are counted in ``read_stats``."""
+        for problem in read_problems(self.traces, self.on_error, self.read_stats, self.extract_answer):
             yield ProblemSpec(id=problem.id, question=problem.question, gold=problem.gold, payload=problem)
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.name, "traces": str(self.traces)}
 
     def start(self, problem: ProblemSpec, n: int, seed: int = 0) -> list[TraceHandle]:
         stored: Problem = problem.payload

@@ -1,0 +1,87 @@
+"""Trace-prefix pairs labelled by answer equivalence (judge training and evaluation).
+
+Pairs are drawn within a problem, only among traces with an answer; label 1 = same final answer.
+Splits are always by problem, never by pair, so no problem leaks across train/test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.data.schema import Problem
+from deepprune.data.truncation import Truncator
+
+
+@dataclass(frozen=True)
+class PrefixPairExample:
+    problem_id: str
+    text_a: str
+    text_b: str
+    tokens_a: int
+    tokens_b: int
+    label: int  # 1 = the two traces reach equivalent answers
+
+
+def sample_index_pairs(num_traces: int, pairs_per_problem: int, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Distinct unordered pairs (i < j), all of them when there are fewer than requested."""
+    total = num_traces * (num_traces - 1) // 2
+    if total == 0:
+        return []
+    if pairs_per_problem >= total:
+        return [(i, j) for i in range(num_traces) for j in range(i + 1, num_traces)]
+    chosen = rng.choice(total, size=pairs_per_problem, replace=False)
+    # Map a flat index over the upper triangle back to (i, j).
+    pairs = []
+    for flat in sorted(int(c) for c in chosen):
+        i = int(num_traces - 2 - np.floor(np.sqrt(-8 * flat + 4 * num_traces * (num_traces - 1) - 7) / 2.0 - 0.5))
+        j = int(flat + i + 1 - num_traces * (num_traces - 1) // 2 + (num_traces - i) * ((num_traces - i) - 1) // 2)
+        pairs.append((i, j))
+    return pairs
+
+
+def build_pairs(
+    problems: Iterable[Problem],
+    truncator: Truncator,
+    checker: AnswerChecker,
+    pairs_per_problem: int,
+    seed: int = 0,
+) -> list[PrefixPairExample]:
+    """Seeded pairs of truncated traces for every problem (each prefix truncated once)."""
+    examples: list[PrefixPairExample] = []
+    for problem in problems:
+        answered = [t for t in problem.traces if t.answer is not None]
+        if len(answered) < 2:
+            continue
+        # Per-problem generator: the pairs of a problem do not depend on which other problems are read.
+        rng = np.random.default_rng([seed, _stable_hash(problem.id)])
+        index_pairs = sample_index_pairs(len(answered), pairs_per_problem, rng)
+        needed = sorted({i for pair in index_pairs for i in pair})
+        prefixes = {i: truncator.apply(answered[i].text) for i in needed}
+        labels = checker.group([t.answer for t in answered])
+        for i, j in index_pairs:
+            (text_a, tokens_a), (text_b, tokens_b) = prefixes[i], prefixes[j]
+            examples.append(
+                PrefixPairExample(problem.id, text_a, text_b, tokens_a, tokens_b, int(labels[i] == labels[j]))
+            )
+    return examples
+
+
+def _stable_hash(text: str) -> int:
+    # Python's hash() is salted per process; pair sampling must be reproducible across runs and ranks.
+    import zlib
+
+    return zlib.crc32(text.encode("utf-8"))
+
+
+def split_by_problem(problem_ids: list[str], fraction: float, seed: int = 0) -> tuple[set[str], set[str]]:
+    """Split problem ids into (rest, held_out) with ``fraction`` held out (seeded)."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"split fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(problem_ids))
+    held = max(1, int(round(fraction * len(problem_ids))))
+    held_out = {problem_ids[i] for i in order[:held]}
+    return set(problem_ids) - held_out, held_out

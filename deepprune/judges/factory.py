@@ -1,0 +1,22 @@
+"""Build the judge named by ``cfg.judge.name``."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.judges.base import Judge
+
+
+def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
+    """Instantiate a judge from its config group entry (``conf/judge/*.yaml``)."""
+    name = cfg.name
+    if name == "oracle":
+        from deepprune.judges.oracle import OracleJudge
+
+        return OracleJudge(checker)
+    if name == "sbert":
+        from deepprune.judges.sbert import SbertJudge
+
+        return SbertJudge(path=cfg.get("path"), batch_size=cfg.get("batch_size", 64), device=cfg.get("device", "cpu"))
+    raise ValueError(f"unknown judge.name={name!r} (conf/judge/ lists the available judges)")
