@@ -28,19 +28,11 @@ class PrefixPairExample:
 
 def sample_index_pairs(num_traces: int, pairs_per_problem: int, rng: np.random.Generator) -> list[tuple[int, int]]:
     """Distinct unordered pairs (i < j), all of them when there are fewer than requested."""
-    total = num_traces * (num_traces - 1) // 2
-    if total == 0:
-        return []
-    if pairs_per_problem >= total:
-        return [(i, j) for i in range(num_traces) for j in range(i + 1, num_traces)]
-    chosen = rng.choice(total, size=pairs_per_problem, replace=False)
-    # Map a flat index over the upper triangle back to (i, j).
-    pairs = []
-    for flat in sorted(int(c) for c in chosen):
-        i = int(num_traces - 2 - np.floor(np.sqrt(-8 * flat + 4 * num_traces * (num_traces - 1) - 7) / 2.0 - 0.5))
-        j = int(flat + i + 1 - num_traces * (num_traces - 1) // 2 + (num_traces - i) * ((num_traces - i) - 1) // 2)
-        pairs.append((i, j))
-    return pairs
+    rows, cols = np.triu_indices(num_traces, k=1)
+    if pairs_per_problem < rows.size:
+        chosen = np.sort(rng.choice(rows.size, size=pairs_per_problem, replace=False))
+        rows, cols = rows[chosen], cols[chosen]
+    return list(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def build_pairs(
