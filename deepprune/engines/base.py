@@ -88,8 +88,13 @@ class Engine(ABC):
         """The problems to run (a trace file for replay, a benchmark for live engines), streamed."""
 
     @abstractmethod
-    def start(self, problem: ProblemSpec, n: int, seed: int = 0) -> list[TraceHandle]:
-        """Create ``n`` traces for ``problem`` (nothing generated yet)."""
+    def start(self, problem: ProblemSpec, n: int | None, seed: int = 0) -> list[TraceHandle]:
+        """Create ``n`` traces for ``problem`` (nothing generated yet); ``None`` means every stored trace
+        (replay only; live engines require a number)."""
+
+    def pool_size(self, problem: ProblemSpec) -> int | None:
+        """Traces available for ``problem`` when they are stored (replay), else None."""
+        return None
 
     @abstractmethod
     def advance(self, traces: Sequence[TraceHandle], until: StopRule) -> None:

@@ -57,9 +57,13 @@ class ReplayEngine(Engine):
     def describe(self) -> dict[str, Any]:
         return {"engine": self.name, "traces": str(self.traces)}
 
-    def start(self, problem: ProblemSpec, n: int, seed: int = 0) -> list[TraceHandle]:
+    def pool_size(self, problem: ProblemSpec) -> int:
+        return len(problem.payload.traces)
+
+    def start(self, problem: ProblemSpec, n: int | None, seed: int = 0) -> list[TraceHandle]:
         stored: Problem = problem.payload
         pool = len(stored.traces)
+        n = pool if n is None else n
         if n > pool:
             raise ValueError(f"problem {problem.id}: method.n={n} but the file has only {pool} traces")
         order = range(n) if n == pool else np.random.default_rng(seed).choice(pool, size=n, replace=False)

@@ -28,14 +28,14 @@ class MethodOutcome:
 
 
 class Method(ABC):
-    """A pruning/voting strategy. ``n`` is the trace budget per problem."""
+    """A pruning/voting strategy. ``n`` is the trace budget per problem (None: every stored trace)."""
 
     name: str = "method"
     needs_judge: bool = False
 
-    def __init__(self, n: int) -> None:
-        if n < 1:
-            raise ValueError(f"method.n must be >= 1, got {n}")
+    def __init__(self, n: int | None) -> None:
+        if n is not None and n < 1:
+            raise ValueError(f"method.n must be >= 1 or null, got {n}")
         self.n = n
 
     @abstractmethod

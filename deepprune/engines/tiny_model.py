@@ -1,0 +1,106 @@
+"""A tiny random-init Qwen3 model for exercising the vLLM engine on CPU (tests, benchmarks).
+
+It knows nothing, but it is a real vLLM model: a word-level vocabulary that contains the reasoning
+marker words (so ``ReasoningWords`` stops happen), an EOS that is sampled now and then (so traces end
+on their own), and weights scaled so that next-token distributions differ from step to step (so
+DeepConf confidences vary along a trace). Built deterministically, without any download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+
+# Every word exists with and without a leading space; digits and symbols too, so a decoded trace reads
+# like (nonsense) text with "\boxed{...}" answers now and then.
+_WORDS = (
+    "wait alternatively hmm but so therefore let me check Wait So But the answer is we find a number "
+    "of ways to count it and then try again this gives which means that"
+).split()
+_SYMBOLS = list("0123456789.,=+-*/():") + ["\\boxed{", "}", "\n"]
+# Bumped whenever the builder's output changes, so cached copies are rebuilt.
+_VERSION = 1
+_MARKER = "deepprune_tiny_model.json"
+
+
+def _vocab() -> list[str]:
+    pieces = [PAD, BOS, EOS, UNK]
+    for word in _WORDS + _SYMBOLS:
+        for piece in (word,) if word == "\n" else (word, " " + word):
+            if piece not in pieces:
+                pieces.append(piece)
+    return pieces
+
+
+def _write(directory: Path) -> None:
+    import torch
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+
+    pieces = _vocab()
+    vocab = {piece: i for i, piece in enumerate(pieces)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    # One token per word/digit/symbol carrying its leading space; Fuse concatenates them back, so
+    # decode(encode(text)) == text for text made of known pieces.
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(
+        Regex(r" ?\\boxed\{| ?[A-Za-z]+| ?\d| ?[^\sA-Za-z\d]|\n| "), behavior="isolated"
+    )
+    tokenizer.decoder = decoders.Fuse()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, unk_token=UNK, pad_token=PAD
+    )
+    fast.save_pretrained(directory)
+
+    config = Qwen3Config(
+        vocab_size=len(pieces),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=64,  # vLLM's CPU attention rejects head_dim 16; 64 works
+        max_position_embeddings=4096,
+        tie_word_embeddings=False,
+        bos_token_id=vocab[BOS],
+        eos_token_id=vocab[EOS],
+        pad_token_id=vocab[PAD],
+        torch_dtype="float32",
+    )
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(config)
+    with torch.no_grad():
+        # Default init (std 0.02) gives near-uniform next-token distributions, i.e. constant
+        # confidence; larger output weights make the distribution, and so the confidence, vary.
+        model.lm_head.weight.normal_(0.0, 0.6)
+        # An EOS somewhat likelier than an average token: traces end on their own after ~100 tokens.
+        model.lm_head.weight[vocab[EOS]] *= 0.2
+    model.save_pretrained(directory, safe_serialization=True)
+    (directory / _MARKER).write_text(json.dumps({"version": _VERSION}) + "\n")
+
+
+def build_tiny_model(directory: str | os.PathLike[str] | None = None) -> str:
+    """Build the tiny model into ``directory`` (default: a per-user cache dir) unless already there.
+
+    Returns the directory (a normal Hugging Face model dir: config, safetensors weights, tokenizer).
+    Built in a temporary sibling and renamed into place, so concurrent builders never see half a model.
+    """
+    target = Path(directory) if directory else Path(tempfile.gettempdir()) / f"deepprune-tiny-{os.getuid()}"
+    marker = target / _MARKER
+    if marker.exists() and json.loads(marker.read_text()).get("version") == _VERSION:
+        return str(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        _write(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return str(target)

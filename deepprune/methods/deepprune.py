@@ -1,0 +1,132 @@
+"""DeepPrune: online greedy clustering of trace prefixes with a judge, then finish a few traces.
+
+Every trace generates its prefix (the truncation rule). In arrival order, a new prefix is compared
+with up to ``max_compare`` (K1) sampled members of each existing cluster; a cluster's similarity is
+the mean judge probability of "same answer". The trace joins the most similar cluster when that
+similarity exceeds ``threshold`` (tau), else it opens a new cluster (at most ``max_clusters`` (K);
+beyond that it joins the most similar one). A trace that joins an existing cluster is stopped at its
+prefix. Finishing rules:
+
+- ``paper``: the largest cluster's first min(|c|, K2) traces finish and vote; when every cluster is a
+  singleton, the first K3 traces finish and vote.
+- ``diversity``: each cluster's first trace finishes; its answer votes with the cluster's size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.data.truncation import TruncationRule
+from deepprune.engines.base import End, Engine, ProblemSpec
+from deepprune.judges.base import Judge, Prefix
+from deepprune.methods.base import Method, MethodOutcome
+
+
+def greedy_cluster(
+    prefixes: list[Prefix],
+    judge: Judge,
+    threshold: float,
+    max_compare: int,
+    max_clusters: int,
+    rng: np.random.Generator,
+) -> list[list[int]]:
+    """Cluster prefixes in arrival order; returns clusters as lists of positions (founder first)."""
+    clusters: list[list[int]] = []
+    for position, prefix in enumerate(prefixes):
+        if not clusters:
+            clusters.append([position])
+            continue
+        members = [
+            cluster
+            if len(cluster) <= max_compare
+            else [cluster[i] for i in sorted(rng.choice(len(cluster), max_compare, replace=False))]
+            for cluster in clusters
+        ]
+        pairs = [(prefixes[m], prefix) for sampled in members for m in sampled]
+        probabilities = judge.score(pairs)
+        similarity, offset = [], 0
+        for sampled in members:
+            similarity.append(float(probabilities[offset : offset + len(sampled)].mean()))
+            offset += len(sampled)
+        best = int(np.argmax(similarity))
+        if similarity[best] > threshold or len(clusters) >= max_clusters:
+            clusters[best].append(position)
+        else:
+            clusters.append([position])
+    return clusters
+
+
+class DeepPruneMethod(Method):
+    name = "deepprune"
+    needs_judge = True
+
+    def __init__(
+        self,
+        n: int | None,
+        truncation: TruncationRule,
+        threshold: float = 0.5,
+        max_compare: int = 10,
+        max_clusters: int = 32,
+        finish: str = "paper",
+        finish_largest: int = 8,
+        finish_singletons: int = 8,
+    ) -> None:
+        super().__init__(n)
+        if finish not in ("paper", "diversity"):
+            raise ValueError(f"method.finish must be 'paper' or 'diversity', got {finish!r}")
+        for key, value in (
+            ("max_compare", max_compare),
+            ("max_clusters", max_clusters),
+            ("finish_largest", finish_largest),
+            ("finish_singletons", finish_singletons),
+        ):
+            if value < 1:
+                raise ValueError(f"method.{key} must be >= 1, got {value}")
+        self.truncation, self.threshold = truncation, threshold
+        self.max_compare, self.max_clusters = max_compare, max_clusters
+        self.finish, self.finish_largest, self.finish_singletons = finish, finish_largest, finish_singletons
+
+    def run(
+        self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
+    ) -> MethodOutcome:
+        if judge is None:
+            raise ValueError("method=deepprune needs a judge (judge=oracle|sbert|trained|zero_shot)")
+        traces = engine.start(problem, self.n, seed)
+        engine.advance(traces, self.truncation)
+        judge.reset()
+        pairs_before, tokens_before = judge.pairs_scored, judge.tokens_read
+        clusters = greedy_cluster(
+            [t.prefix() for t in traces],
+            judge,
+            self.threshold,
+            self.max_compare,
+            self.max_clusters,
+            np.random.default_rng(seed),
+        )
+        finishing, weights = self._finishing(clusters)
+        to_finish = [traces[i] for i in finishing]
+        engine.stop([t for i, t in enumerate(traces) if i not in set(finishing)])
+        engine.advance(to_finish, End())
+        return MethodOutcome(
+            predicted=checker.vote([t.answer for t in to_finish], weights),
+            traces=traces,
+            judge_calls=judge.pairs_scored - pairs_before,
+            judge_tokens=judge.tokens_read - tokens_before,
+            extra={
+                "clusters": len(clusters),
+                "cluster_sizes": sorted((len(c) for c in clusters), reverse=True),
+                "finished": finishing,
+            },
+        )
+
+    def _finishing(self, clusters: list[list[int]]) -> tuple[list[int], list[float]]:
+        """Positions of the traces that run to the end, and their vote weights."""
+        if self.finish == "diversity":
+            return [c[0] for c in clusters], [float(len(c)) for c in clusters]
+        if all(len(c) == 1 for c in clusters):
+            chosen = [c[0] for c in clusters[: self.finish_singletons]]
+        else:
+            largest = max(clusters, key=len)  # first-formed cluster wins ties
+            chosen = largest[: self.finish_largest]
+        return chosen, [1.0] * len(chosen)

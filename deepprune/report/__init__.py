@@ -1,0 +1,1 @@
+"""Metrics files, judge metrics, leaderboard tables, plots and experiment loggers."""

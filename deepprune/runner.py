@@ -1,0 +1,193 @@
+"""The two evaluation pipelines behind ``prune.py`` and ``eval_judge.py``.
+
+``run_prune``: for every problem the engine yields, run the method (averaging seeded subsamples when
+``method.n`` is below the stored pool), vote, check against gold, and write ``metrics.json``.
+``run_eval_judge``: score labelled prefix pairs of held-out problems and write judge metrics + ROC.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+from tqdm.auto import tqdm
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.data.io import ReadStats, atomic_write_json, read_problems
+from deepprune.data.pairs import build_pairs
+from deepprune.data.tokenizer import TokenCounter
+from deepprune.data.truncation import Truncator, make_truncation
+from deepprune.engines.base import Engine, ProblemSpec
+from deepprune.engines.factory import build_engine
+from deepprune.judges.base import Judge, Prefix
+from deepprune.judges.factory import build_judge
+from deepprune.methods.base import Method
+from deepprune.methods.factory import build_method
+from deepprune.report.judge_metrics import judge_metrics, plot_roc
+from deepprune.report.loggers import RunLogger
+
+log = logging.getLogger(__name__)
+
+
+def build_checker(cfg: DictConfig) -> AnswerChecker:
+    answer = cfg.benchmark.answer
+    return AnswerChecker(answer.extractor, answer.equivalence, answer.get("regex"))
+
+
+def run_problem(
+    method: Method,
+    problem: ProblemSpec,
+    engine: Engine,
+    checker: AnswerChecker,
+    judge: Judge | None,
+    seed: int,
+    subsamples: int,
+) -> dict[str, Any]:
+    """One problem's record; with a stored pool larger than ``method.n``, the mean over subsamples."""
+    pool = engine.pool_size(problem)
+    repeats = subsamples if pool is not None and method.n is not None and method.n < pool else 1
+    outcomes = [method.run(problem, engine, checker, judge, seed=seed + r) for r in range(repeats)]
+    correct = [checker.is_correct(o.predicted, problem.gold) for o in outcomes]
+    predictions = Counter(o.predicted for o in outcomes)
+    record: dict[str, Any] = {
+        "id": problem.id,
+        "predicted": outcomes[0].predicted if repeats == 1 else predictions.most_common(1)[0][0],
+        "gold": problem.gold,
+        "correct": float(np.mean(correct)) if repeats > 1 else bool(correct[0]),
+        "tokens": float(np.mean([o.tokens for o in outcomes])) if repeats > 1 else outcomes[0].tokens,
+        "judge_calls": float(np.mean([o.judge_calls for o in outcomes])) if repeats > 1 else outcomes[0].judge_calls,
+        "judge_tokens": float(np.mean([o.judge_tokens for o in outcomes])),
+        "traces_started": sum(t.num_tokens > 0 for t in outcomes[0].traces),
+        "traces_finished": sum(t.finished for t in outcomes[0].traces),
+    }
+    if repeats > 1:
+        record["subsamples"] = repeats
+    record.update({k: v for k, v in outcomes[0].extra.items() if k not in record})
+    return record
+
+
+def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Evaluate ``cfg.method`` on every problem and write ``run_dir/metrics.json``."""
+    checker = build_checker(cfg)
+    method = build_method(cfg)
+    judge = build_judge(cfg.judge, checker) if method.needs_judge else None
+    engine = build_engine(cfg, checker)
+    logger = RunLogger(cfg, run_dir, name=f"{method.name}")
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    try:
+        for problem in tqdm(engine.problems(), desc=f"{method.name}", unit="problem", dynamic_ncols=True):
+            records.append(run_problem(method, problem, engine, checker, judge, cfg.seed, cfg.subsamples))
+    finally:
+        engine.close()
+    stats: ReadStats | None = getattr(engine, "read_stats", None)
+    metrics = summarize(records, cfg, method, judge, stats, time.perf_counter() - started)
+    metrics.update(engine.describe())
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    logger.log_metrics(metrics)
+    logger.log_table("problems", records)
+    logger.finish()
+    print_summary(metrics)
+    return metrics
+
+
+def summarize(
+    records: list[dict[str, Any]],
+    cfg: DictConfig,
+    method: Method,
+    judge: Judge | None,
+    stats: ReadStats | None,
+    seconds: float,
+) -> dict[str, Any]:
+    if not records:
+        raise RuntimeError("no problems were evaluated (empty input, or every record skipped)")
+    return {
+        "method": method.name,
+        "judge": judge.name if judge is not None else None,
+        "benchmark": cfg.benchmark.name,
+        "n": method.n,
+        "threshold": cfg.method.get("threshold"),
+        "truncation": OmegaConf.to_container(cfg.truncation, resolve=True) if method.needs_judge else None,
+        "accuracy": float(np.mean([float(r["correct"]) for r in records])),
+        "total_tokens": float(sum(r["tokens"] for r in records)),
+        "mean_tokens_per_problem": float(np.mean([r["tokens"] for r in records])),
+        "judge_calls": float(sum(r["judge_calls"] for r in records)),
+        "judge_tokens": float(sum(r["judge_tokens"] for r in records)),
+        "num_problems": len(records),
+        "skipped_records": stats.skipped if stats is not None else 0,
+        "skipped_errors": stats.errors if stats is not None else [],
+        "wall_seconds": seconds,
+        "problems": records,
+    }
+
+
+def print_summary(metrics: dict[str, Any]) -> None:
+    table = Table(title=f"{metrics['method']} on {metrics['benchmark']} ({metrics['num_problems']} problems)")
+    for column in ("accuracy", "total tokens", "tokens/problem", "judge calls", "skipped"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{metrics['accuracy']:.4f}",
+        f"{metrics['total_tokens']:,.0f}",
+        f"{metrics['mean_tokens_per_problem']:,.1f}",
+        f"{metrics['judge_calls']:,.0f}",
+        str(metrics["skipped_records"]),
+    )
+    Console().print(table)
+
+
+def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Score same/different-answer prefix pairs of ``data.test`` and write judge metrics + ROC PNG."""
+    if not cfg.data.test:
+        raise ValueError("eval_judge.py needs data.test=FILE (a trace file in the project's format)")
+    checker = build_checker(cfg)
+    judge = build_judge(cfg.judge, checker)
+    counter = TokenCounter(cfg.data.tokenizer, trust_remote_code=cfg.data.trust_remote_code)
+    truncator = Truncator(make_truncation(cfg.truncation.name, cfg.truncation.k, cfg.truncation.get("words")), counter)
+    stats = ReadStats()
+    problems = read_problems(cfg.data.test, cfg.data.on_error, stats, checker.extract)
+    pairs = build_pairs(
+        tqdm(problems, desc="pairs", unit="problem"), truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed
+    )
+    if not pairs:
+        raise RuntimeError(f"{cfg.data.test}: no pairs (every problem has fewer than two answered traces)")
+    scores = np.empty(len(pairs))
+    by_problem: dict[str, list[int]] = {}
+    for i, pair in enumerate(pairs):
+        by_problem.setdefault(pair.problem_id, []).append(i)
+    started = time.perf_counter()
+    for indices in tqdm(by_problem.values(), desc=f"judge={judge.name}", unit="problem"):
+        judge.reset()  # per-problem caches, as in online pruning
+        batch = [
+            (Prefix(pairs[i].text_a, pairs[i].tokens_a), Prefix(pairs[i].text_b, pairs[i].tokens_b)) for i in indices
+        ]
+        scores[indices] = judge.score(batch)
+    seconds = time.perf_counter() - started
+    labels = np.array([p.label for p in pairs])
+    metrics: dict[str, Any] = {
+        "judge": judge.name,
+        "truncation": OmegaConf.to_container(cfg.truncation, resolve=True),
+        **judge_metrics(scores, labels),
+        "num_pairs": len(pairs),
+        "num_problems": len(by_problem),
+        "pos_fraction": float(labels.mean()),
+        "judge_seconds": seconds,
+        "pairs_per_second": len(pairs) / max(seconds, 1e-9),
+        "skipped_records": stats.skipped,
+    }
+    roc_path = plot_roc(
+        scores, labels, run_dir / "roc.png", f"judge={judge.name}, {cfg.truncation.name} k={cfg.truncation.k}"
+    )
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    logger = RunLogger(cfg, run_dir, name=f"eval-{judge.name}")
+    logger.log_metrics(metrics)
+    logger.log_image("roc", roc_path)
+    logger.finish()
+    Console().print({k: v for k, v in metrics.items() if k != "truncation"})
+    return metrics

@@ -1,0 +1,176 @@
+"""LightningModule for judge training: backbone + loss + optimizer/scheduler + pair metrics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryAveragePrecision,
+    BinaryF1Score,
+    BinaryROC,
+)
+
+from deepprune.training.backbones import build_backbone
+from deepprune.training.losses import build_loss
+
+log = logging.getLogger(__name__)
+
+TARGET_FNR = 0.2
+
+
+def tnr_at_fnr(fpr: torch.Tensor, tpr: torch.Tensor, thresholds: torch.Tensor, fnr: float = TARGET_FNR) -> tuple[float, float]:
+    """Best TNR with FNR <= ``fnr`` (positive = same answer) and the score threshold achieving it.
+
+    ROC points run from high to low threshold, so fpr and tpr are non-decreasing: the first point with
+    tpr >= 1 - fnr has the smallest fpr among the admissible ones.
+    """
+    admissible = torch.nonzero(tpr >= 1.0 - fnr - 1e-12)
+    index = int(admissible[0]) if admissible.numel() else len(tpr) - 1
+    return float(1.0 - fpr[index]), float(thresholds[index])
+
+
+class PairMetrics(nn.Module):
+    """AUROC, AP, TNR@FNR=0.2 (+ threshold), accuracy and F1 at 0.5; synced across DDP ranks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auroc, self.ap, self.roc = BinaryAUROC(), BinaryAveragePrecision(), BinaryROC()
+        self.accuracy, self.f1 = BinaryAccuracy(threshold=0.5), BinaryF1Score(threshold=0.5)
+
+    def update(self, probabilities: torch.Tensor, labels: torch.Tensor) -> None:
+        targets = labels.long()
+        for metric in (self.auroc, self.ap, self.roc, self.accuracy, self.f1):
+            metric.update(probabilities, targets)
+
+    def compute(self) -> tuple[dict[str, float], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        fpr, tpr, thresholds = self.roc.compute()
+        tnr, threshold = tnr_at_fnr(fpr, tpr, thresholds)
+        values = {
+            "auroc": float(self.auroc.compute()),
+            "ap": float(self.ap.compute()),
+            "tnr@fnr0.2": tnr,
+            "threshold@fnr0.2": threshold,
+            "acc@0.5": float(self.accuracy.compute()),
+            "f1@0.5": float(self.f1.compute()),
+        }
+        return values, (fpr, tpr, thresholds)
+
+    def reset(self) -> None:
+        for metric in (self.auroc, self.ap, self.roc, self.accuracy, self.f1):
+            metric.reset()
+
+
+def plot_roc(fpr: torch.Tensor, tpr: torch.Tensor, auroc: float, tnr: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.5, 4.5))
+    axis.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), label=f"judge (AUROC {auroc:.3f})")
+    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    axis.axhline(1 - TARGET_FNR, color="tab:red", linewidth=0.8, label=f"FNR {TARGET_FNR} (TNR {tnr:.2f})")
+    axis.set(xlabel="false positive rate (different judged same)", ylabel="true positive rate", title="test ROC")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+class JudgeModule(pl.LightningModule):
+    """Trains a judge backbone on prefix pairs.
+
+    Args:
+        cfg: plain dict with the ``judge``, ``loss``, ``optimizer`` and ``scheduler`` config groups
+            (saved as hyper-parameters, so a checkpoint rebuilds the same module).
+        plot_dir: where the test ROC curve PNG goes (none when null).
+    """
+
+    def __init__(self, cfg: dict[str, Any], plot_dir: str | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters({"cfg": cfg})
+        conf = OmegaConf.create(cfg)
+        self.conf = conf
+        self.backbone = build_backbone(conf.judge)
+        self.loss_fn = build_loss(conf.loss)
+        self.val_metrics, self.test_metrics = PairMetrics(), PairMetrics()
+        self.plot_dir = Path(plot_dir) if plot_dir else None
+        self.results: dict[str, float] = {}
+        # LoRA checkpoints hold only the trained weights (adapter + head), so resuming loads non-strictly.
+        self.strict_loading = not self.backbone.uses_lora
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.parameters())
+        log.info("judge %s: %d trainable / %d parameters", conf.judge.get("name"), trainable, total)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.backbone(batch)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = self(batch)
+        loss = self.loss_fn(logits, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    def _eval_step(self, batch: dict[str, torch.Tensor], metrics: PairMetrics, stage: str) -> None:
+        logits = self(batch)
+        self.log(f"{stage}/loss", self.loss_fn(logits, batch["labels"]), batch_size=len(logits), sync_dist=True)
+        metrics.update(torch.sigmoid(logits.float()), batch["labels"])
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics, "test")
+
+    def _log_epoch(self, metrics: PairMetrics, stage: str) -> tuple[dict[str, float], Any]:
+        values, curve = metrics.compute()  # already gathered over ranks by torchmetrics
+        metrics.reset()
+        for name, value in values.items():
+            self.log(f"{stage}/{name}", value, prog_bar=name == "auroc", sync_dist=True)
+        self.results.update({f"{stage}/{k}": v for k, v in values.items()})
+        return values, curve
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch(self.val_metrics, "val")
+
+    def on_test_epoch_end(self) -> None:
+        values, (fpr, tpr, _) = self._log_epoch(self.test_metrics, "test")
+        if self.plot_dir is not None and self.trainer.is_global_zero:
+            plot_roc(fpr, tpr, values["auroc"], values["tnr@fnr0.2"], self.plot_dir / "roc_test.png")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        from transformers import get_scheduler
+
+        opt = self.conf.optimizer
+        head_params = [p for p in self.backbone.head.parameters()] if self.backbone.head is not None else []
+        head_ids = {id(p) for p in head_params}
+        body = [p for p in self.parameters() if p.requires_grad and id(p) not in head_ids]
+        groups = [{"params": body, "lr": float(opt.lr)}] if body else []
+        # The head starts from random init; LoRA runs often want it faster than the adapter.
+        head_lr = opt.get("head_lr")
+        groups.append({"params": head_params, "lr": float(head_lr if head_lr is not None else opt.lr)})
+        if opt.name != "adamw":
+            raise ValueError(f"optimizer.name must be 'adamw', got {opt.name!r}")
+        optimizer = torch.optim.AdamW(
+            [g for g in groups if g["params"]], weight_decay=float(opt.weight_decay), betas=tuple(opt.betas)
+        )
+        sched = self.conf.scheduler
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = int(round(float(sched.get("warmup_ratio", 0.0)) * total))
+        scheduler = get_scheduler(sched.name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.backbone.uses_lora:
+            # A Qwen3-4B base is 8 GB: keep the adapter and head only, the base is reloaded from judge.path.
+            trainable = {name for name, p in self.named_parameters() if p.requires_grad}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
