@@ -333,6 +333,7 @@ def save_reasoner(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, o
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         _portable_tokenizer_class(tmp / "tokenizer_config.json")
+        _umask_permissions(tmp)
         old = None
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old."))
@@ -344,6 +345,15 @@ def save_reasoner(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, o
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+def _umask_permissions(directory: Path) -> None:
+    """Give the export the permissions of a normal write (``mkdtemp`` and some writers use 0o700/0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    directory.chmod(0o777 & ~umask)
+    for path in directory.iterdir():
+        path.chmod(0o666 & ~umask)
 
 
 def _portable_tokenizer_class(config_path: Path) -> None:

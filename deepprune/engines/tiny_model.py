@@ -16,8 +16,8 @@ from pathlib import Path
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
-# Every word exists with and without a leading space; digits and symbols too, so a decoded trace reads
-# like (nonsense) text with "\boxed{...}" answers now and then.
+# Words carry their leading space (one token per word, so marker words always stand alone); digits and
+# symbols come bare, so a decoded trace reads like (nonsense) text with "\boxed{...}" answers now and then.
 _WORDS = (
     "wait alternatively hmm but so therefore let me check Wait So But the answer is we find a number "
     "of ways to count it and then try again this gives which means that"
@@ -30,11 +30,7 @@ _MARKER = "deepprune_tiny_model.json"
 
 def _vocab() -> list[str]:
     pieces = [PAD, BOS, EOS, UNK]
-    for word in _WORDS + _SYMBOLS:
-        for piece in (word,) if word == "\n" else (word, " " + word):
-            if piece not in pieces:
-                pieces.append(piece)
-    return pieces
+    return pieces + [" " + word for word in _WORDS] + _SYMBOLS
 
 
 def _write(directory: Path) -> None:

@@ -19,4 +19,12 @@ def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
         from deepprune.judges.sbert import SbertJudge
 
         return SbertJudge(path=cfg.get("path"), batch_size=cfg.get("batch_size", 64), device=cfg.get("device", "cpu"))
+    if name == "trained":
+        from deepprune.judges.trained import TrainedJudge
+
+        return TrainedJudge(path=cfg.path, batch_size=cfg.get("batch_size", 64), device=cfg.get("device", "cpu"))
+    if name == "zero_shot":
+        from deepprune.judges.zero_shot import ZeroShotJudge
+
+        return ZeroShotJudge.from_config(cfg)
     raise ValueError(f"unknown judge.name={name!r} (conf/judge/ lists the available judges)")

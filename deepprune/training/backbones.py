@@ -254,12 +254,16 @@ class JudgeBackbone(nn.Module):
 class EncoderBackbone(JudgeBackbone):
     kind = "encoder"
 
-    def __init__(self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None) -> None:
+    def __init__(
+        self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None, tokenizer_path: str | None = None
+    ) -> None:
         super().__init__(cfg)
         from transformers import AutoModel, AutoTokenizer
 
         trust = bool(cfg.get("trust_remote_code", False))
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust, local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
+        )
         base = AutoModel.from_pretrained(model_path, trust_remote_code=trust, local_files_only=True, dtype=_dtype(cfg))
         self.enable_gradient_checkpointing(base)
         self.model = _apply_peft(base, cfg, adapter_dir)
@@ -296,12 +300,16 @@ def _single_token_ids(tokenizer: Any, words: Sequence[str], key: str) -> list[in
 class DecoderBackbone(JudgeBackbone):
     kind = "decoder"
 
-    def __init__(self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None) -> None:
+    def __init__(
+        self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None, tokenizer_path: str | None = None
+    ) -> None:
         super().__init__(cfg)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         trust = bool(cfg.get("trust_remote_code", False))
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust, local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
+        )
         base = AutoModelForCausalLM.from_pretrained(
             model_path, trust_remote_code=trust, local_files_only=True, dtype=_dtype(cfg)
         )
@@ -340,12 +348,14 @@ class DecoderBackbone(JudgeBackbone):
         return torch.logsumexp(logits[:, self.yes_ids], -1) - torch.logsumexp(logits[:, self.no_ids], -1)
 
 
-def build_backbone(cfg: DictConfig, adapter_dir: str | None = None, model_path: str | None = None) -> JudgeBackbone:
+def build_backbone(
+    cfg: DictConfig, adapter_dir: str | None = None, model_path: str | None = None, tokenizer_path: str | None = None
+) -> JudgeBackbone:
     """Backbone for ``judge.backbone`` (``encoder`` | ``decoder``) with weights at ``judge.path``."""
     path = model_path or resolve_model_path(cfg.get("path"))
     kind = cfg.get("backbone")
     if kind == "encoder":
-        return EncoderBackbone(cfg, path, adapter_dir)
+        return EncoderBackbone(cfg, path, adapter_dir, tokenizer_path)
     if kind == "decoder":
-        return DecoderBackbone(cfg, path, adapter_dir)
+        return DecoderBackbone(cfg, path, adapter_dir, tokenizer_path)
     raise ValueError(f"judge.backbone must be 'encoder' or 'decoder', got {kind!r}")

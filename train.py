@@ -1,0 +1,23 @@
+"""Train a DeepPrune judge on trace-prefix pairs.
+
+    python train.py data.train=TRACES.jsonl [data.test=... | data.test_fraction=0.2] [judge=minilm|tiny_qwen3|qwen3_4b]
+        [loss=focal|bce|weighted_bce] [sampler=oversample|none] [trainer=cpu|gpu|ddp|ddp_cpu]
+        [logger=none|csv|tensorboard|wandb] [truncation=first_tokens truncation.k=64] [ckpt_path=...]
+
+Writes checkpoints/, judge/ (exported judge for judge=trained) and metrics.json to the Hydra run dir.
+"""
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from deepprune.training.run import train
+
+    train(cfg, HydraConfig.get().runtime.output_dir)
+
+
+if __name__ == "__main__":
+    main()
