@@ -37,10 +37,19 @@ GOOD = {"id": "g", "question": "q", "gold": "1", "traces": [{"text": "t", "answe
         ({"id": "b", "question": "q", "gold": "1", "traces": "x"}, "traces"),
         ({"id": "b", "question": "q", "gold": "1", "traces": [{"answer": "1"}]}, "traces[0].text"),
         ({"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "answer": 5}]}, "traces[0].answer"),
-        ({"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": "9"}]}, "traces[0].num_tokens"),
-        ({"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": -1}]}, "traces[0].num_tokens"),
+        (
+            {"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": "9"}]},
+            "traces[0].num_tokens",
+        ),
+        (
+            {"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": -1}]},
+            "traces[0].num_tokens",
+        ),
         ({"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "confs": [1, "a"]}]}, "traces[0].confs"),
-        ({"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": True}]}, "traces[0].num_tokens"),
+        (
+            {"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", "num_tokens": True}]},
+            "traces[0].num_tokens",
+        ),
         ([1, 2], "<record>"),
     ],
 )
@@ -61,8 +70,12 @@ def test_skip_mode_counts_and_keeps_good_records(tmp_path):
 
 
 def test_missing_answer_is_extracted_but_null_is_kept(tmp_path):
-    record = {"id": "e", "question": "q", "gold": "1",
-              "traces": [{"text": "so the answer is 7."}, {"text": "the answer is 8", "answer": None}]}
+    record = {
+        "id": "e",
+        "question": "q",
+        "gold": "1",
+        "traces": [{"text": "so the answer is 7."}, {"text": "the answer is 8", "answer": None}],
+    }
     path = _write_lines(tmp_path / "e.jsonl", [record])
     from deepprune.data.answers import extract_answer_is
 

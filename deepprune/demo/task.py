@@ -259,6 +259,9 @@ def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[dict[str, ob
         with os.fdopen(fd, "w") as f:
             for row in rows:
                 f.write(json.dumps(row) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0o600; give the file a normal write's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

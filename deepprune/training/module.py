@@ -107,6 +107,8 @@ class JudgeModule(pl.LightningModule):
         self.results: dict[str, float] = {}
         # LoRA checkpoints hold only the trained weights (adapter + head), so resuming loads non-strictly.
         self.strict_loading = not self.backbone.uses_lora
+        # from_pretrained returns eval-mode modules and Lightning keeps module modes: enable dropout.
+        self.train()
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.parameters())
         log.info("judge %s: %d trainable / %d parameters", conf.judge.get("name"), trainable, total)

@@ -1,0 +1,23 @@
+"""Render the leaderboard from run directories.
+
+    python experiments/leaderboard.py RUN_DIR... [--out DIR]
+
+Writes DIR/leaderboard.md (least tokens bold, best accuracy underlined), DIR/leaderboard.csv and
+DIR/pareto.png; prints the Markdown table.
+"""
+
+import argparse
+
+from deepprune.report.leaderboard import write_leaderboard
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="prune.py run directories (searched recursively for metrics.json)")
+    parser.add_argument("--out", default="outputs/leaderboard", help="where the table and plot go")
+    args = parser.parse_args()
+    print(write_leaderboard(args.runs, args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""prune.py / eval_judge.py end to end (subprocess, as users run them), loggers, leaderboard and sweeps."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from trace_fixtures import write_toy_file
+
+from deepprune.report.leaderboard import load_runs, render_markdown, sweep_summary, write_leaderboard
+
+CONTRACT = {"accuracy", "total_tokens", "num_problems", "judge_calls", "skipped_records", "problems"}
+PROBLEM_FIELDS = {"id", "predicted", "gold", "correct", "tokens", "judge_calls"}
+
+
+def run_script(repo_root, script, *overrides, cwd=None, expect_ok=True):
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(repo_root / script), *overrides],
+        cwd=cwd or repo_root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    if expect_ok:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return write_toy_file(tmp_path / "toy.jsonl")
+
+
+def common(toy):
+    return [f"data.traces={toy}", "benchmark=last_letters"]
+
+
+@pytest.mark.parametrize("method", ["cons", "deepconf_low", "deepconf_high", "deepprune"])
+def test_prune_writes_metrics_contract(repo_root, tmp_path, toy, method):
+    out = tmp_path / method
+    extra = ["method.warmup=4", "method.window=4"] if method.startswith("deepconf") else []
+    extra += ["judge=oracle", "truncation.k=5"] if method == "deepprune" else []
+    result = run_script(repo_root, "prune.py", *common(toy), f"method={method}", *extra, f"hydra.run.dir={out}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert CONTRACT <= set(metrics)
+    assert metrics["num_problems"] == 3 and len(metrics["problems"]) == 3
+    assert all(PROBLEM_FIELDS <= set(p) for p in metrics["problems"])
+    assert metrics["total_tokens"] == pytest.approx(sum(p["tokens"] for p in metrics["problems"]))
+    assert "accuracy" in result.stdout  # the printed summary table
+    if method == "cons":
+        assert [p["correct"] for p in metrics["problems"]] == [True, False, True]
+    if method == "deepprune":
+        assert metrics["judge_calls"] > 0
+
+
+def test_prune_skip_mode_counts_bad_records(repo_root, tmp_path, toy):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(toy.read_text() + "{broken\n")
+    out = tmp_path / "skip"
+    failed = run_script(repo_root, "prune.py", f"data.traces={bad}", "method=cons", f"hydra.run.dir={out}",
+                        expect_ok=False)
+    assert failed.returncode != 0 and "bad.jsonl:4: field '<json>'" in failed.stderr
+    run_script(repo_root, "prune.py", f"data.traces={bad}", "method=cons", "data.on_error=skip", f"hydra.run.dir={out}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_records"] == 1 and metrics["num_problems"] == 3
+
+
+def test_deepconf_on_traces_without_confs_fails_clearly(repo_root, tmp_path):
+    plain = write_toy_file(tmp_path / "plain.jsonl", confs=False)
+    result = run_script(repo_root, "prune.py", f"data.traces={plain}", "method=deepconf_low", "method.warmup=2",
+                        f"hydra.run.dir={tmp_path / 'x'}", expect_ok=False)
+    assert result.returncode != 0 and "confs" in result.stderr
+
+
+def test_eval_judge_sbert_with_wandb_offline(repo_root, tmp_path, toy):
+    out = tmp_path / "eval"
+    run_script(repo_root, "eval_judge.py", f"data.test={toy}", "judge=sbert", "truncation.k=6",
+               "data.pairs_per_problem=20", "logger=wandb", f"hydra.run.dir={out}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("test/auroc", "test/ap", "test/tnr@fnr0.2", "num_pairs", "pos_fraction"):
+        assert key in metrics
+    assert metrics["num_pairs"] == 20 + 20 + 15  # p2 has 6 answered traces: 15 pairs
+    # The fixture's openings name the answer, so even SBERT separates them well.
+    assert metrics["test/auroc"] > 0.7
+    assert (out / "roc.png").stat().st_size > 1000
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert runs and any(runs[0].glob("*.wandb"))
+
+
+def test_csv_logger_and_leaderboard(repo_root, tmp_path, toy):
+    dirs = []
+    for method in ("cons", "deepprune"):
+        out = tmp_path / method
+        run_script(repo_root, "prune.py", *common(toy), f"method={method}", "judge=oracle", "truncation.k=5",
+                   "logger=csv", f"hydra.run.dir={out}")
+        assert (out / "problems.csv").read_text().count("\n") == 4
+        dirs.append(out)
+    table = write_leaderboard(dirs, tmp_path / "board")
+    assert "| cons |" in table and "deepprune (oracle" in table
+    assert "**" in table and "<u>" in table
+    assert (tmp_path / "board" / "leaderboard.csv").exists() and (tmp_path / "board" / "pareto.png").exists()
+    runs = load_runs(dirs)
+    cons, prune = sorted(runs, key=lambda r: r["method"])
+    # The fewest-token cell is bold: DeepPrune stops most traces at 5 tokens.
+    assert prune["total_tokens"] < cons["total_tokens"]
+    assert f"**{prune['total_tokens'] / 1e8:.4g}**" in render_markdown(runs)
+
+
+def test_threshold_sweep_multirun(repo_root, tmp_path, toy):
+    sweep = tmp_path / "sweep"
+    run_script(repo_root, "prune.py", "-m", *common(toy), "method=deepprune", "judge=sbert", "truncation.k=5",
+               "method.threshold=0.3,0.99", f"hydra.sweep.dir={sweep}")
+    runs = load_runs([sweep])
+    assert sorted(r["threshold"] for r in runs) == [0.3, 0.99]
+    table = sweep_summary(runs, sweep)
+    assert table.count("\n") == 4 and (sweep / "sweep.png").exists()
+    low, high = sorted(runs, key=lambda r: r["threshold"])
+    # A stricter threshold opens more clusters, so at least as many comparisons are made.
+    assert high["judge_calls"] >= low["judge_calls"]
