@@ -56,3 +56,10 @@ class Judge(ABC):
 
     def reset(self) -> None:
         """Forget per-problem caches (called before each problem)."""
+
+    def prepare(self, prefixes: Sequence[Prefix]) -> None:
+        """Precompute per-prefix work for a problem in one batch (e.g. SBERT embeddings).
+
+        Clustering scores pairs trace by trace, in arrival order; judges whose cost is per prefix rather
+        than per pair override this so that work is batched instead of paid one prefix at a time.
+        """

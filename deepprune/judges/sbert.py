@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deepprune.data.tokenizer import bundled_minilm_path
-from deepprune.judges.base import Judge, PrefixPair
+from deepprune.judges.base import Judge, Prefix, PrefixPair
 
 
 class SbertJudge(Judge):
@@ -29,21 +29,22 @@ class SbertJudge(Judge):
     def reset(self) -> None:
         self._cache.clear()
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit-norm embeddings, computing only texts not seen since the last reset."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+    def prepare(self, prefixes: Sequence[Prefix]) -> None:
+        self.embed(prefixes)
+
+    def embed(self, prefixes: Sequence[Prefix]) -> np.ndarray:
+        """Unit-norm embeddings, computing (and counting the tokens of) only texts not seen since the last reset."""
+        missing = {p.text: p for p in prefixes if p.text not in self._cache}
         if missing:
             vectors = self.model.encode(
-                missing, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+                list(missing), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
             )
             self._cache.update(zip(missing, vectors, strict=True))
-        return np.stack([self._cache[t] for t in texts])
+            self.tokens_read += sum(p.num_tokens for p in missing.values())
+        return np.stack([self._cache[p.text] for p in prefixes])
 
     def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
-        seen = set(self._cache)
-        self.tokens_read += sum(
-            p.num_tokens for p in {p.text: p for pair in pairs for p in pair}.values() if p.text not in seen
-        )
-        left = self.embed([a.text for a, _ in pairs])
-        right = self.embed([b.text for _, b in pairs])
+        self.embed([p for pair in pairs for p in pair])  # one batch for every new prefix
+        left = self.embed([a for a, _ in pairs])
+        right = self.embed([b for _, b in pairs])
         return np.clip(np.einsum("ij,ij->i", left, right), 0.0, 1.0)

@@ -96,8 +96,10 @@ class DeepPruneMethod(Method):
         engine.advance(traces, self.truncation)
         judge.reset()
         pairs_before, tokens_before = judge.pairs_scored, judge.tokens_read
+        prefixes = [t.prefix() for t in traces]
+        judge.prepare(prefixes)
         clusters = greedy_cluster(
-            [t.prefix() for t in traces],
+            prefixes,
             judge,
             self.threshold,
             self.max_compare,
