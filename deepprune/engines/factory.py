@@ -19,4 +19,8 @@ def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
             raise ValueError("engine=replay needs data.traces=FILE (a trace file in the project's format)")
         counter = TokenCounter(cfg.data.tokenizer, trust_remote_code=cfg.data.trust_remote_code)
         return ReplayEngine(cfg.data.traces, counter, on_error=cfg.data.on_error, extract_answer=checker.extract)
+    if name == "vllm":
+        from deepprune.engines.vllm_engine import VllmEngine
+
+        return VllmEngine.from_config(cfg, checker.extract)
     raise ValueError(f"unknown engine.name={name!r} (conf/engine/ lists the available engines)")

@@ -1,0 +1,131 @@
+"""generate.py end to end (subprocess, as users run it) on the tiny model, plus its resume logic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deepprune.data.answers import extract_boxed
+from deepprune.data.io import read_problems
+from deepprune.generation import finished_ids
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_TOKENS = 24
+CPU = [
+    "engine.dtype=float32",
+    "engine.enforce_eager=true",
+    "engine.gpu_memory_utilization=0.2",
+    "engine.block_size=32",
+    "engine.max_model_len=512",
+]
+
+
+def run_generate(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "HF_HUB_OFFLINE": "1",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), *overrides, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def bench(tmp_path: Path) -> Path:
+    path = tmp_path / "bench.jsonl"
+    rows = [
+        {"index": 3, "question": "What is 2+2?", "true_answer": "4"},
+        {"index": 9, "question": "Q?", "true_answer": "1"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def hf_greedy_confidences(model_dir: str, prompt: str, max_tokens: int) -> tuple[list[int], list[float]]:
+    """Independent reference: greedy decoding with transformers, confidences from its raw logits."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    ids = torch.tensor([tokenizer(prompt)["input_ids"]])
+    out = model.generate(
+        ids, do_sample=False, max_new_tokens=max_tokens, output_logits=True, return_dict_in_generate=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    generated = out.sequences[0, ids.shape[1] :].tolist()
+    logprobs = torch.stack(out.logits, dim=1)[0].float().log_softmax(-1)
+    confs = (-logprobs.topk(20, dim=-1).values.mean(-1)).tolist()
+    return generated, confs
+
+
+@pytest.mark.vllm
+def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench):
+    out, model_dir = tmp_path / "traces.jsonl", tmp_path / "tiny"
+    args = [
+        "model=tiny_test", f"model.path={model_dir}", f"model.max_tokens={MAX_TOKENS}", "model.temperature=0",
+        "benchmark=aime24", f"benchmark.path={bench}", "n=8", f"out={out}", *CPU,
+    ]  # fmt: skip
+    result = run_generate(tmp_path / "run1", *args)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    problems = list(read_problems(out))
+    assert [p.id for p in problems] == ["3", "9"] and [p.gold for p in problems] == ["4", "1"]
+    assert all(p.model == "tiny_test" and p.benchmark == "aime24" and len(p.traces) == 8 for p in problems)
+    for problem in problems:
+        for trace in problem.traces:
+            assert trace.finish_reason in ("stop", "length")
+            assert 0 < trace.num_tokens <= MAX_TOKENS and len(trace.confs) == trace.num_tokens
+            assert trace.answer == extract_boxed(trace.text)
+    # The stored confidences are the DeepConf formula on the model's logprobs (reference: transformers).
+    prompt = "What is 2+2?\nPlease reason step by step, and put your final answer within \\boxed{}."
+    ids, confs = hf_greedy_confidences(str(model_dir), prompt, MAX_TOKENS)
+    first = problems[0].traces[0]
+    assert first.num_tokens == len(ids)
+    np.testing.assert_allclose(first.confs, confs, atol=1e-3)
+    meta = json.loads((tmp_path / "traces.jsonl.meta.json").read_text())
+    assert meta["generated_tokens"] == sum(t.num_tokens for p in problems for t in p.traces)
+    assert meta["tokens_per_s"] > 0
+
+    before = out.read_bytes()
+    rerun = run_generate(tmp_path / "run2", *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "already generated" in rerun.stdout
+    assert out.read_bytes() == before
+
+
+@pytest.mark.vllm
+def test_generate_without_local_weights_fails_fast_naming_model_path(tmp_path, bench):
+    result = run_generate(
+        tmp_path / "run",
+        "model=deepseek_8b", "benchmark=aime24", f"benchmark.path={bench}", f"out={tmp_path / 'x.jsonl'}",
+        env={"HF_HUB_CACHE": str(tmp_path / "empty-cache")},
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "model.path" in result.stderr and "DeepSeek-R1-0528-Qwen3-8B" in result.stderr
+    assert not (tmp_path / "x.jsonl").exists() or not (tmp_path / "x.jsonl").read_text()
+
+
+def test_resume_drops_a_torn_last_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    good = [json.dumps({"id": i, "question": "q", "gold": "g", "traces": []}) + "\n" for i in ("a", "b")]
+    path.write_text("".join(good) + '{"id": "c", "question": "q", "gol')
+    assert finished_ids(path) == {"a", "b"}
+    assert path.read_text() == "".join(good)  # the next problem is appended to a clean file
+
+
+def test_resume_refuses_a_corrupt_middle_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": "a"}\n{broken\n{"id": "b"}\n')
+    with pytest.raises(ValueError, match="malformed line"):
+        finished_ids(path)
