@@ -238,16 +238,23 @@ def template_corpus() -> list[str]:
     for op in _OPS:
         fill["verb"] = _VERB[op].format(b=0)
         fill["work"] = f"0 {_SYMBOL[op]} 0 = 0"
-        for template in (*_STEP_HEADS, *_STEP_BODIES):
-            texts.append(template.format(**fill))
+        # Lines are composed as "<head> <body>": the body's first word carries a leading space.
+        for head in _STEP_HEADS:
+            texts.extend(f"{head} {body}".format(**fill) for body in _STEP_BODIES)
     for template in (*_OPENINGS, *_WRAP_MOD, *_WRAP_NEG, *_CHECKS, *_SLIP_FIXES, *_ENDINGS):
         texts.append(template.format(**fill))
     return texts
 
 
-def benchmark_rows(problems: Iterable[Problem]) -> list[dict[str, object]]:
-    """Benchmark records in the shared format (``index``, ``question``, ``true_answer``)."""
-    return [{"index": i, "question": p.question, "true_answer": str(p.answer)} for i, p in enumerate(problems)]
+def benchmark_rows(problems: Iterable[Problem], first_index: int = 0) -> list[dict[str, object]]:
+    """Benchmark records in the shared format (``index``, ``question``, ``true_answer``).
+
+    ``first_index`` keeps ids unique across splits (judge training refuses train/test id overlap).
+    """
+    return [
+        {"index": first_index + i, "question": p.question, "true_answer": str(p.answer)}
+        for i, p in enumerate(problems)
+    ]
 
 
 def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[dict[str, object]]) -> None:
