@@ -20,11 +20,11 @@ import hashlib
 import json
 import os
 import random
-import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+
+from deepprune.data.answers import extract_boxed
+from deepprune.data.io import atomic_write_text
 
 SOLUTION_HEADER = "Solution:"
 """Line that separates the question from the solution in the prompt (see :func:`format_prompt`)."""
@@ -56,7 +56,6 @@ _SLIP_FIXES = (
 )
 _ENDINGS = ("Therefore the answer is \\boxed{{{r}}}.", "So the final result is \\boxed{{{r}}}.")
 
-_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
 @dataclass(frozen=True)
@@ -222,9 +221,8 @@ def format_prompt(question: str) -> str:
 
 
 def extract_answer(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` in ``text``, stripped; ``None`` if there is none."""
-    matches = _BOXED.findall(text)
-    return matches[-1].strip() if matches else None
+    """Content of the last ``\\boxed{...}`` in ``text`` (the benchmark's extractor), or ``None``."""
+    return extract_boxed(text)
 
 
 def template_corpus() -> list[str]:
@@ -258,18 +256,5 @@ def benchmark_rows(problems: Iterable[Problem], first_index: int = 0) -> list[di
 
 
 def write_jsonl_atomic(path: str | os.PathLike[str], rows: Iterable[dict[str, object]]) -> None:
-    """Write ``rows`` as JSON lines through a temporary file, so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            for row in rows:
-                f.write(json.dumps(row) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0o600; give the file a normal write's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``rows`` as JSON lines atomically (readers never see a partial file)."""
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
