@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+UNANSWERED = "I could not finish"
 WORDS = ["apple", "river", "stone", "cloud", "maple", "tiger", "lemon", "piano", "ocean", "zebra", "violet", "candle"]
 
 
@@ -30,8 +31,10 @@ def write_traces(path: Path, num_problems: int = 12, traces_per_problem: int = 8
                 if rng.random() < 0.3:
                     letters[0] = rng.choice("xqj")
                 answer = "".join(letters)
-                text = trace_text(words, answer)
-                traces.append({"text": text, "answer": None if t == traces_per_problem - 1 else answer})
+                if t == traces_per_problem - 1:
+                    traces.append({"text": f"{UNANSWERED} the letters of {' '.join(words)}", "answer": None})
+                else:
+                    traces.append({"text": trace_text(words, answer), "answer": answer})
             record = {"id": f"p{index:03d}", "question": " ".join(words), "gold": gold, "traces": traces}
             handle.write(json.dumps(record) + "\n")
     return path

@@ -270,7 +270,8 @@ class EncoderBackbone(JudgeBackbone):
         self.pooling = cfg.get("pooling", "mean")
         if self.pooling not in ("mean", "cls"):
             raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {self.pooling!r}")
-        self.head = nn.Sequential(nn.Dropout(float(cfg.get("head_dropout", 0.1))), nn.Linear(base.config.hidden_size, 1))
+        dropout = float(cfg.get("head_dropout", 0.1))
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(base.config.hidden_size, 1))
 
     def collator(self) -> EncoderCollator:
         return EncoderCollator(self.tokenizer, int(self.cfg.get("max_length", 256)))

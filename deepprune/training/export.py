@@ -76,10 +76,13 @@ def load_judge(path: str | Path, device: str = "cpu") -> tuple[JudgeBackbone, di
     cfg.gradient_checkpointing = False
     if files.get("adapter"):
         base = meta["base_model"]
-        base_path = str(judge_dir / base) if (judge_dir / base).is_dir() else resolve_model_path(base, "base model")
-        backbone = build_backbone(cfg, str(judge_dir / files["adapter"]), base_path, str(judge_dir / files["tokenizer"]))
+        # A copied base ("base"), a local dir or cached hub id, or null (the bundled MiniLM).
+        shipped = base is not None and (judge_dir / base).is_dir()
+        base_path = str(judge_dir / base) if shipped else resolve_model_path(base, "judge.json base_model")
+        adapter, model_path = str(judge_dir / files["adapter"]), base_path
     else:
-        backbone = build_backbone(cfg, None, str(judge_dir / files["model"]), str(judge_dir / files["tokenizer"]))
+        adapter, model_path = None, str(judge_dir / files["model"])
+    backbone = build_backbone(cfg, adapter, model_path, str(judge_dir / files["tokenizer"]))
     if files.get("head"):
         backbone.load_head(judge_dir / files["head"])
     return backbone.to(torch.device(device)).eval(), meta

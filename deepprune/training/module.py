@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 TARGET_FNR = 0.2
 
 
-def tnr_at_fnr(fpr: torch.Tensor, tpr: torch.Tensor, thresholds: torch.Tensor, fnr: float = TARGET_FNR) -> tuple[float, float]:
+def tnr_at_fnr(
+    fpr: torch.Tensor, tpr: torch.Tensor, thresholds: torch.Tensor, fnr: float = TARGET_FNR
+) -> tuple[float, float]:
     """Best TNR with FNR <= ``fnr`` (positive = same answer) and the score threshold achieving it.
 
     ROC points run from high to low threshold, so fpr and tpr are non-decreasing: the first point with
@@ -153,15 +155,17 @@ class JudgeModule(pl.LightningModule):
         from transformers import get_scheduler
 
         opt = self.conf.optimizer
-        head_params = [p for p in self.backbone.head.parameters()] if self.backbone.head is not None else []
-        head_ids = {id(p) for p in head_params}
-        body = [p for p in self.parameters() if p.requires_grad and id(p) not in head_ids]
-        groups = [{"params": body, "lr": float(opt.lr)}] if body else []
-        # The head starts from random init; LoRA runs often want it faster than the adapter.
-        head_lr = opt.get("head_lr")
-        groups.append({"params": head_params, "lr": float(head_lr if head_lr is not None else opt.lr)})
         if opt.name != "adamw":
             raise ValueError(f"optimizer.name must be 'adamw', got {opt.name!r}")
+        head_params = list(self.backbone.head.parameters()) if self.backbone.head is not None else []
+        head_ids = {id(p) for p in head_params}
+        body = [p for p in self.parameters() if p.requires_grad and id(p) not in head_ids]
+        # The head starts from random init; LoRA runs may want it faster than the adapter (optimizer.head_lr).
+        head_lr = opt.get("head_lr")
+        groups = [
+            {"params": body, "lr": float(opt.lr)},
+            {"params": head_params, "lr": float(head_lr if head_lr is not None else opt.lr)},
+        ]
         optimizer = torch.optim.AdamW(
             [g for g in groups if g["params"]], weight_decay=float(opt.weight_decay), betas=tuple(opt.betas)
         )

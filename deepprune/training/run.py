@@ -109,13 +109,15 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     pl.seed_everything(int(cfg.seed), workers=True)
     logger = build_logger(cfg, run_dir)
     trainer, checkpoint = build_trainer(cfg, run_dir, logger)
-    module_cfg = {key: OmegaConf.to_container(cfg[key], resolve=True) for key in ("judge", "loss", "optimizer", "scheduler")}
-    module = JudgeModule(module_cfg, plot_dir=str(run_dir))
-    datamodule = JudgeDataModule(cfg.data, cfg.truncation, cfg.benchmark.answer, module.backbone.collator(), cfg.sampler)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    groups = ("judge", "loss", "optimizer", "scheduler")
+    module = JudgeModule({key: OmegaConf.to_container(cfg[key], resolve=True) for key in groups}, str(run_dir))
+    collate = module.backbone.collator()
+    datamodule = JudgeDataModule(cfg.data, cfg.truncation, cfg.benchmark.answer, collate, cfg.sampler)
+    # Checkpoints hold tensors and plain containers only: never unpickle arbitrary objects.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     # Evaluate and export the best checkpoint by val/auroc (the last one when none was saved).
     best = "best" if checkpoint.best_model_path else None
-    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)
+    trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True)
     if datamodule.has_test:
         trainer.test(module, datamodule=datamodule, ckpt_path=None, verbose=False)
     results = dict(module.results)
@@ -131,11 +133,19 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "problems": datamodule.num_problems,
         "best_checkpoint": checkpoint.best_model_path or None,
         "global_step": trainer.global_step,
+        "world_size": trainer.world_size,
         "all": results,
     }
     if trainer.is_global_zero:
         metrics["export"] = str(export_judge(module.backbone, cfg.judge, cfg.truncation, run_dir, results))
         metrics["seconds"] = round(time.perf_counter() - started, 1)
         atomic_write_json(run_dir / "metrics.json", metrics)
+        if isinstance(logger, WandbLogger):
+            roc = run_dir / "roc_test.png"
+            if roc.exists():
+                logger.log_image("test/roc_curve", [str(roc)])
+            logger.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float)})
+            # Close the run so the offline files (summary, history) are complete for `wandb sync`.
+            logger.experiment.finish()
         log.info("metrics: %s", {k: v for k, v in metrics.items() if k != "all"})
     return metrics
