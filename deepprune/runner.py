@@ -41,6 +41,16 @@ def build_checker(cfg: DictConfig) -> AnswerChecker:
     return AnswerChecker(answer.extractor, answer.equivalence, answer.get("regex"))
 
 
+def warn_on_truncation_mismatch(judge: Judge | None, cfg: DictConfig) -> None:
+    """A trained judge reads prefixes like the ones it was trained on; say so when the run's differ."""
+    trained = getattr(judge, "truncation", None)
+    if not trained:
+        return
+    ours = OmegaConf.to_container(cfg.truncation, resolve=True)
+    if (trained.get("name"), trained.get("k")) != (ours.get("name"), ours.get("k")):
+        log.warning("judge was trained on truncation %s but this run uses %s", trained, ours)
+
+
 def run_problem(
     method: Method,
     problem: ProblemSpec,
@@ -78,6 +88,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     checker = build_checker(cfg)
     method = build_method(cfg)
     judge = build_judge(cfg.judge, checker) if method.needs_judge else None
+    warn_on_truncation_mismatch(judge, cfg)
     engine = build_engine(cfg, checker)
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
@@ -148,6 +159,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise ValueError("eval_judge.py needs data.test=FILE (a trace file in the project's format)")
     checker = build_checker(cfg)
     judge = build_judge(cfg.judge, checker)
+    warn_on_truncation_mismatch(judge, cfg)
     counter = TokenCounter(cfg.data.tokenizer, trust_remote_code=cfg.data.trust_remote_code)
     truncator = Truncator(make_truncation(cfg.truncation.name, cfg.truncation.k, cfg.truncation.get("words")), counter)
     stats = ReadStats()
