@@ -30,7 +30,7 @@ from deepprune.judges.base import Judge, Prefix
 from deepprune.judges.factory import build_judge
 from deepprune.methods.base import Method
 from deepprune.methods.factory import build_method
-from deepprune.report.judge_metrics import judge_metrics, plot_roc
+from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
 from deepprune.report.loggers import RunLogger
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "skipped_records": stats.skipped,
     }
-    roc_path = plot_roc(
+    roc_path = plot_roc_from_scores(
         scores, labels, run_dir / "roc.png", f"judge={judge.name}, {cfg.truncation.name} k={cfg.truncation.k}"
     )
     atomic_write_json(run_dir / "metrics.json", metrics)

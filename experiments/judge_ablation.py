@@ -28,8 +28,8 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 from deepprune.data.io import atomic_write_json
 from deepprune.judges.base import Prefix
 from deepprune.judges.sbert import SbertJudge
+from deepprune.report.judge_metrics import tnr_at_fnr
 from deepprune.training.datamodule import JudgeDataModule
-from deepprune.training.module import tnr_at_fnr
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "trainer.enable_progress_bar=false"]

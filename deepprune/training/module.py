@@ -18,26 +18,11 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
+from deepprune.report.judge_metrics import plot_roc, tnr_at_fnr
 from deepprune.training.backbones import build_backbone
 from deepprune.training.losses import build_loss
 
 log = logging.getLogger(__name__)
-
-TARGET_FNR = 0.2
-
-
-def tnr_at_fnr(
-    fpr: torch.Tensor, tpr: torch.Tensor, thresholds: torch.Tensor, fnr: float = TARGET_FNR
-) -> tuple[float, float]:
-    """Best TNR with FNR <= ``fnr`` (positive = same answer) and the score threshold achieving it.
-
-    ROC points run from high to low threshold, so fpr and tpr are non-decreasing: the first point with
-    tpr >= 1 - fnr has the smallest fpr among the admissible ones.
-    """
-    admissible = torch.nonzero(tpr >= 1.0 - fnr - 1e-12)
-    index = int(admissible[0]) if admissible.numel() else len(tpr) - 1
-    return float(1.0 - fpr[index]), float(thresholds[index])
-
 
 class PairMetrics(nn.Module):
     """AUROC, AP, TNR@FNR=0.2 (+ threshold), accuracy and F1 at 0.5; synced across DDP ranks."""
@@ -68,24 +53,6 @@ class PairMetrics(nn.Module):
     def reset(self) -> None:
         for metric in (self.auroc, self.ap, self.roc, self.accuracy, self.f1):
             metric.reset()
-
-
-def plot_roc(fpr: torch.Tensor, tpr: torch.Tensor, auroc: float, tnr: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(4.5, 4.5))
-    axis.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), label=f"judge (AUROC {auroc:.3f})")
-    axis.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
-    axis.axhline(1 - TARGET_FNR, color="tab:red", linewidth=0.8, label=f"FNR {TARGET_FNR} (TNR {tnr:.2f})")
-    axis.set(xlabel="false positive rate (different judged same)", ylabel="true positive rate", title="test ROC")
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 class JudgeModule(pl.LightningModule):
@@ -149,7 +116,7 @@ class JudgeModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         values, (fpr, tpr, _) = self._log_epoch(self.test_metrics, "test")
         if self.plot_dir is not None and self.trainer.is_global_zero:
-            plot_roc(fpr, tpr, values["auroc"], values["tnr@fnr0.2"], self.plot_dir / "roc_test.png")
+            plot_roc(fpr, tpr, values["auroc"], values["tnr@fnr0.2"], self.plot_dir / "roc_test.png", "test ROC")
 
     def configure_optimizers(self) -> dict[str, Any]:
         from transformers import get_scheduler
