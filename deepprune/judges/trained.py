@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 
-from deepprune.judges.base import Judge, PrefixPair
+from deepprune.judges.backbone import BackboneJudge
 from deepprune.training.export import load_judge
 
 
-class TrainedJudge(Judge):
+class TrainedJudge(BackboneJudge):
     """Batched scoring with an exported judge (cross-encoder or LoRA decoder).
 
     It reads both prefixes of every pair (no per-prefix cache: a cross-encoder sees them jointly), so
@@ -29,16 +26,3 @@ class TrainedJudge(Judge):
         self.batch_size, self.device = batch_size, torch.device(device)
         # Settings the judge was trained with (prefix truncation); callers can check theirs match.
         self.truncation = self.meta.get("truncation")
-
-    @torch.inference_mode()
-    def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
-        # Length-sorted batches pad less; results go back to the callers' order.
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0].text) + len(pairs[i][1].text))
-        scores = np.empty(len(pairs), dtype=np.float64)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            batch = self.collate([(pairs[i][0].text, pairs[i][1].text, -1) for i in chunk])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            scores[chunk] = torch.sigmoid(self.backbone(batch).float()).cpu().numpy()
-        self.tokens_read += sum(a.num_tokens + b.num_tokens for a, b in pairs)
-        return scores

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepprune.judges.base import Judge, PrefixPair
+from deepprune.judges.backbone import BackboneJudge
 from deepprune.training.backbones import DEFAULT_PROMPT, build_backbone
 
 
-class ZeroShotJudge(Judge):
+class ZeroShotJudge(BackboneJudge):
     name = "zero_shot"
 
     def __init__(
@@ -62,15 +61,3 @@ class ZeroShotJudge(Judge):
         keys = ("prompt", "batch_size", "device", "yes_words", "no_words", "chat_template", "max_prefix_tokens",
                 "bf16", "trust_remote_code")
         return cls(path=cfg.path, **{k: cfg[k] for k in keys if cfg.get(k) is not None})
-
-    @torch.inference_mode()
-    def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0].text) + len(pairs[i][1].text))
-        scores = np.empty(len(pairs), dtype=np.float64)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            batch = self.collate([(pairs[i][0].text, pairs[i][1].text, -1) for i in chunk])
-            batch = {k: v.to(self.device) for k, v in batch.items()}
-            scores[chunk] = torch.sigmoid(self.backbone(batch).float()).cpu().numpy()
-        self.tokens_read += sum(a.num_tokens + b.num_tokens for a, b in pairs)
-        return scores
