@@ -211,6 +211,20 @@ class JudgeBackbone(nn.Module):
         super().__init__()
         self.cfg = cfg
 
+    def load_pretrained(self, auto_class: Any, model_path: str, tokenizer_path: str | None) -> nn.Module:
+        """Set ``self.tokenizer`` and return the base model, both from local files only (never downloaded)."""
+        from transformers import AutoTokenizer
+
+        trust = bool(self.cfg.get("trust_remote_code", False))
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
+        )
+        base = auto_class.from_pretrained(
+            model_path, trust_remote_code=trust, local_files_only=True, dtype=_dtype(self.cfg)
+        )
+        self.enable_gradient_checkpointing(base)
+        return base
+
     @property
     def uses_lora(self) -> bool:
         from peft import PeftModel
@@ -258,14 +272,9 @@ class EncoderBackbone(JudgeBackbone):
         self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None, tokenizer_path: str | None = None
     ) -> None:
         super().__init__(cfg)
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        trust = bool(cfg.get("trust_remote_code", False))
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
-        )
-        base = AutoModel.from_pretrained(model_path, trust_remote_code=trust, local_files_only=True, dtype=_dtype(cfg))
-        self.enable_gradient_checkpointing(base)
+        base = self.load_pretrained(AutoModel, model_path, tokenizer_path)
         self.model = _apply_peft(base, cfg, adapter_dir)
         self.pooling = cfg.get("pooling", "mean")
         if self.pooling not in ("mean", "cls"):
@@ -305,16 +314,9 @@ class DecoderBackbone(JudgeBackbone):
         self, cfg: DictConfig, model_path: str, adapter_dir: str | None = None, tokenizer_path: str | None = None
     ) -> None:
         super().__init__(cfg)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
-        trust = bool(cfg.get("trust_remote_code", False))
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
-        )
-        base = AutoModelForCausalLM.from_pretrained(
-            model_path, trust_remote_code=trust, local_files_only=True, dtype=_dtype(cfg)
-        )
-        self.enable_gradient_checkpointing(base)
+        base = self.load_pretrained(AutoModelForCausalLM, model_path, tokenizer_path)
         self.model = _apply_peft(base, cfg, adapter_dir)
         self.scoring = cfg.get("scoring", "head")
         if self.scoring == "head":
