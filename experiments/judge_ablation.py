@@ -1,14 +1,16 @@
 """Judge quality on unseen problems: trained judge vs prefix heuristics, and the paper's ablations.
 
     # train the grid (skips runs that already have metrics.json), then print the table
-    python experiments/judge_ablation.py --traces FILE --out DIR --grid acceptance k ablation [--override KEY=VALUE]
+    python experiments/judge_ablation.py --traces FILE --out DIR --grid acceptance k ablation \
+        [--pairs 32] [--ablation-k 64] [--override trainer.threads=1 ...]
     # only tabulate finished train.py runs
     python experiments/judge_ablation.py --runs DIR1 DIR2 ...
 
 Every run holds out ``data.test_fraction=0.2`` of the file's problems as test (split by problem, seeded:
 all runs share the same test problems). For each run the heuristics are scored on exactly that run's
 test pairs (rebuilt from the run's saved config): exact match of the two prefixes, difflib
-SequenceMatcher ratio, and SBERT cosine (bundled all-MiniLM-L6-v2).
+SequenceMatcher ratio, and SBERT cosine (bundled all-MiniLM-L6-v2). Grids: ``acceptance`` (focal +
+oversampling at k=64), ``k`` (the same at k=16/32/64), ``ablation`` (focal vs BCE x oversampling vs none).
 """
 
 from __future__ import annotations
@@ -33,17 +35,17 @@ from deepprune.training.datamodule import JudgeDataModule
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "trainer.enable_progress_bar=false"]
-GRIDS = {
-    "acceptance": {"focal_k64": ["truncation.k=64", "loss=focal"]},
-    "k": {"focal_k16": ["truncation.k=16", "loss=focal"], "focal_k32": ["truncation.k=32", "loss=focal"]},
-    # The paper's ablation; `--ablation-pairs` keeps it affordable on a CPU.
-    "ablation": {
-        "abl_focal_oversample": ["loss=focal", "sampler=oversample"],
-        "abl_bce_oversample": ["loss=bce", "sampler=oversample"],
-        "abl_focal_none": ["loss=focal", "sampler=none"],
-        "abl_bce_none": ["loss=bce", "sampler=none"],
-    },
-}
+# (loss, sampler, k) cells. A run directory is named after its cell, so a cell shared by two grids (focal +
+# oversampling at k=64 is both the acceptance run and the ablation's reference) is trained once.
+LOSSES, SAMPLERS = ("focal", "bce"), ("oversample", "none")
+
+
+def grid_cells(grid: str, ablation_k: int) -> list[tuple[str, str, int]]:
+    if grid == "acceptance":
+        return [("focal", "oversample", 64)]
+    if grid == "k":
+        return [("focal", "oversample", 16), ("focal", "oversample", 32), ("focal", "oversample", 64)]
+    return [(loss, sampler, ablation_k) for loss in LOSSES for sampler in SAMPLERS]
 
 
 def train_run(run_dir: Path, traces: Path, overrides: list[str]) -> None:
@@ -81,22 +83,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--traces", type=Path)
     parser.add_argument("--out", type=Path, default=Path("outputs/judge_ablation"))
-    parser.add_argument("--grid", nargs="*", default=[], choices=sorted(GRIDS))
-    parser.add_argument("--ablation-k", type=int, default=32)
-    parser.add_argument("--ablation-pairs", type=int, default=16, help="data.pairs_per_problem for the ablation grid")
+    parser.add_argument("--grid", nargs="*", default=[], choices=["acceptance", "k", "ablation"])
+    parser.add_argument("--ablation-k", type=int, default=64, help="truncation.k of the focal/BCE x sampler grid")
+    parser.add_argument("--pairs", type=int, default=32, help="data.pairs_per_problem of every trained run")
     parser.add_argument("--runs", nargs="*", type=Path, default=[])
     parser.add_argument("--override", action="append", default=[], help="train.py override for every trained run")
     args = parser.parse_args()
     runs = list(args.runs)
-    for grid in args.grid:
-        if args.traces is None:
-            parser.error("--grid needs --traces")
-        for name, overrides in GRIDS[grid].items():
-            if grid == "ablation":
-                overrides = [*overrides, f"truncation.k={args.ablation_k}",
-                             f"data.pairs_per_problem={args.ablation_pairs}"]
-            train_run(args.out / name, args.traces.resolve(), [*overrides, *args.override])
-            runs.append(args.out / name)
+    if args.grid and args.traces is None:
+        parser.error("--grid needs --traces")
+    cells = dict.fromkeys(cell for grid in args.grid for cell in grid_cells(grid, args.ablation_k))
+    for loss, sampler, k in cells:
+        run_dir = args.out / f"{loss}_{sampler}_k{k}"
+        overrides = [f"loss={loss}", f"sampler={sampler}", f"truncation.k={k}", f"data.pairs_per_problem={args.pairs}"]
+        train_run(run_dir, args.traces.resolve(), [*overrides, *args.override])
+        runs.append(run_dir)
     if not runs:
         parser.error("nothing to tabulate: pass --grid or --runs")
     sbert = SbertJudge()

@@ -27,13 +27,7 @@ CPU = [
 
 
 def run_generate(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "HF_HUB_OFFLINE": "1",
-        **(env or {}),
-    }
+    env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "generate.py"), *overrides, f"hydra.run.dir={run_dir}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,

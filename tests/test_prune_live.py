@@ -5,28 +5,23 @@ and prune.py engine=vllm_cpu writes the metrics contract with engine/model/bench
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from pathlib import Path
 
-os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-
-from pathlib import Path  # noqa: E402
-
-import pytest  # noqa: E402
+import pytest
 
 pytest.importorskip("vllm")
 
-from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra import compose, initialize_config_dir
 
-from deepprune.data.truncation import FirstTokens  # noqa: E402
-from deepprune.engines.vllm_engine import VllmEngine  # noqa: E402
-from deepprune.judges.sbert import SbertJudge  # noqa: E402
-from deepprune.methods.cons import ConsMethod  # noqa: E402
-from deepprune.methods.deepconf import DeepConfMethod  # noqa: E402
-from deepprune.methods.deepprune import DeepPruneMethod  # noqa: E402
-from deepprune.runner import build_checker  # noqa: E402
+from deepprune.data.truncation import FirstTokens
+from deepprune.engines.vllm_engine import VllmEngine
+from deepprune.judges.sbert import SbertJudge
+from deepprune.methods.cons import ConsMethod
+from deepprune.methods.deepconf import DeepConfMethod
+from deepprune.methods.deepprune import DeepPruneMethod
+from deepprune.runner import build_checker
 
 pytestmark = pytest.mark.vllm
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,13 +92,12 @@ def test_deepprune_continues_exactly_the_kept_traces(live):
 
 
 def test_prune_cli_live_writes_contract(tmp_path, bench):
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "run"
     result = subprocess.run(
         [sys.executable, str(ROOT / "prune.py"), "engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path / 'm'}",
          f"model.max_tokens={MAX_TOKENS}", "benchmark=aime24", f"benchmark.path={bench}", "method=deepprune",
          "method.n=6", "judge=sbert", "truncation.k=6", f"hydra.run.dir={out}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((out / "metrics.json").read_text())
@@ -115,6 +109,6 @@ def test_paper_model_without_weights_fails_naming_model_path(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "prune.py"), "engine=vllm", "model=deepseek_8b", "benchmark=aime24",
          "method=deepprune", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode != 0 and "model.path" in result.stderr

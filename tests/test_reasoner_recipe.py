@@ -127,8 +127,6 @@ def test_shipped_reasoner_samples_boxed_answers_in_vllm(monkeypatch: pytest.Monk
     if not (path / "model.safetensors").exists():
         pytest.skip("tiny reasoner not exported yet (experiments/demo/train_reasoner.py)")
     vllm = pytest.importorskip("vllm")
-    monkeypatch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     llm = vllm.LLM(
         model=str(path),
         dtype="float32",

@@ -136,3 +136,26 @@ def test_qwen3_4b_without_weights_fails_fast(tmp_path, traces):
     assert "judge.path='Qwen/Qwen3-4B-Instruct-2507'" in proc.stderr and "set judge.path=" in proc.stderr
     assert time.perf_counter() - started < 60
     assert not (tmp_path / "q" / "metrics.json").exists()
+
+
+def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
+    """experiments/judge_ablation.py: the acceptance run is also the ablation's focal+oversample cell."""
+    out = tmp_path / "abl"
+    tiny = ["data.val_fraction=0.25", "data.batch_size=8", "trainer.max_steps=2", "trainer.limit_val_batches=1",
+            "trainer.num_sanity_val_steps=0", "logger=none"]
+    command = [sys.executable, "experiments/judge_ablation.py", "--traces", str(traces), "--out", str(out),
+               "--grid", "acceptance", "ablation", "--pairs", "6", *(f"--override={o}" for o in tiny)]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert proc.stdout.count("[train]") == 4
+    rows = json.loads((out / "ablation.json").read_text())
+    assert sorted((r["loss"], r["sampler"]) for r in rows) == [
+        ("bce", "none"), ("bce", "oversample"), ("focal", "none"), ("focal", "oversample")]
+    for row in rows:
+        assert row["k"] == 64 and row["steps"] == 2 and row["test_pairs"] > 0
+        for key in ("judge_auroc", "exact_auroc", "difflib_auroc", "sbert_auroc", "identical_share"):
+            assert 0.0 <= row[key] <= 1.0, key
+    assert "| focal_none_k64 | 64 | focal | none |" in proc.stdout
+    # A second call finds every cell trained and only tabulates.
+    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert rerun.returncode == 0 and "[train]" not in rerun.stdout and rerun.stdout.count("[skip]") == 4

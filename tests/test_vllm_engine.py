@@ -3,26 +3,20 @@ confidences, checked against the real engine (one in-process LLM shared by the m
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-# In-process engine (fast start, no spawned workers) and a small KV cache: set before vLLM is imported.
-os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
 pytest.importorskip("vllm")
 
-from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra import compose, initialize_config_dir
 
-from deepprune.data.truncation import FirstTokens, ReasoningWords  # noqa: E402
-from deepprune.engines.base import ConfidenceBelow, End, ProblemSpec  # noqa: E402
-from deepprune.engines.logits_processors import MarkerCounter  # noqa: E402
-from deepprune.engines.replay import first_window_below  # noqa: E402
-from deepprune.engines.vllm_engine import VllmEngine, confidences_from_logprobs, resolve_model_path  # noqa: E402
+from deepprune.data.truncation import FirstTokens, ReasoningWords
+from deepprune.engines.base import ConfidenceBelow, End, ProblemSpec
+from deepprune.engines.logits_processors import MarkerCounter
+from deepprune.engines.replay import first_window_below
+from deepprune.engines.vllm_engine import VllmEngine, confidences_from_logprobs, resolve_model_path
 
 pytestmark = pytest.mark.vllm
 
