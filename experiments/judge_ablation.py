@@ -2,7 +2,7 @@
 
     # train the grid (skips runs that already have metrics.json), then print the table
     python experiments/judge_ablation.py --traces FILE --out DIR --grid acceptance k ablation \
-        [--pairs 32] [--ablation-k 64] [--override trainer.threads=1 ...]
+        [--pairs 32] [--ablation-k 64] [--seeds 0 1] [--override trainer.threads=1 ...]
     # only tabulate finished train.py runs
     python experiments/judge_ablation.py --runs DIR1 DIR2 ...
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import itertools
 import json
 import subprocess
 import sys
@@ -30,7 +31,7 @@ from torchmetrics.functional.classification import binary_auroc, binary_roc
 from deepprune.data.io import atomic_write_json
 from deepprune.judges.base import Prefix
 from deepprune.judges.sbert import SbertJudge
-from deepprune.report.judge_metrics import tnr_at_fnr
+from deepprune.report.judge_metrics import save_figure, tnr_at_fnr
 from deepprune.training.datamodule import JudgeDataModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +39,13 @@ COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "
 # (loss, sampler, k) cells. A run directory is named after its cell, so a cell shared by two grids (focal +
 # oversampling at k=64 is both the acceptance run and the ablation's reference) is trained once.
 LOSSES, SAMPLERS = ("focal", "bce"), ("oversample", "none")
+COLUMNS = [  # (table header, row key)
+    ("run", "run"), ("seed", "seed"), ("k", "k"), ("loss", "loss"), ("sampler", "sampler"), ("LoRA", "lora"),
+    ("train pairs", "train_pairs"), ("steps", "steps"), ("test pairs", "test_pairs"),
+    ("judge AUROC", "judge_auroc"), ("judge TNR@FNR0.2", "judge_tnr"), ("exact AUROC", "exact_auroc"),
+    ("difflib AUROC", "difflib_auroc"), ("SBERT AUROC", "sbert_auroc"), ("SBERT TNR@FNR0.2", "sbert_tnr"),
+    ("identical prefixes", "identical_share"),
+]
 
 
 def grid_cells(grid: str, ablation_k: int) -> list[tuple[str, str, int]]:
@@ -86,6 +94,8 @@ def main() -> int:
     parser.add_argument("--grid", nargs="*", default=[], choices=["acceptance", "k", "ablation"])
     parser.add_argument("--ablation-k", type=int, default=64, help="truncation.k of the focal/BCE x sampler grid")
     parser.add_argument("--pairs", type=int, default=32, help="data.pairs_per_problem of every trained run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds (LoRA/head init, dropout, batch order); the split and pairs stay fixed")
     parser.add_argument("--runs", nargs="*", type=Path, default=[])
     parser.add_argument("--override", action="append", default=[], help="train.py override for every trained run")
     args = parser.parse_args()
@@ -93,9 +103,10 @@ def main() -> int:
     if args.grid and args.traces is None:
         parser.error("--grid needs --traces")
     cells = dict.fromkeys(cell for grid in args.grid for cell in grid_cells(grid, args.ablation_k))
-    for loss, sampler, k in cells:
-        run_dir = args.out / f"{loss}_{sampler}_k{k}"
-        overrides = [f"loss={loss}", f"sampler={sampler}", f"truncation.k={k}", f"data.pairs_per_problem={args.pairs}"]
+    for (loss, sampler, k), seed in itertools.product(cells, args.seeds):
+        run_dir = args.out / (f"{loss}_{sampler}_k{k}" + (f"_s{seed}" if seed else ""))
+        overrides = [f"loss={loss}", f"sampler={sampler}", f"truncation.k={k}", f"data.pairs_per_problem={args.pairs}",
+                     f"seed={seed}"]
         train_run(run_dir, args.traces.resolve(), [*overrides, *args.override])
         runs.append(run_dir)
     if not runs:
@@ -107,24 +118,44 @@ def main() -> int:
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
         baseline, pairs = heuristics(run_dir, sbert)
         rows.append({
-            "run": run_dir.name, "k": cfg.truncation.k, "loss": cfg.loss.name, "sampler": cfg.sampler.name,
+            "run": run_dir.name, "seed": cfg.seed, "k": cfg.truncation.k, "loss": cfg.loss.name,
+            "sampler": cfg.sampler.name,
             "lora": cfg.judge.lora.enabled, "train_pairs": metrics["train_pairs"], "steps": metrics["global_step"],
             "test_pairs": pairs, "judge_auroc": metrics["test/auroc"], "judge_tnr": metrics["test/tnr@fnr0.2"],
             **{f"{name}_auroc": value[0] for name, value in baseline.items() if name != "identical_share"},
             **{f"{name}_tnr": value[1] for name, value in baseline.items() if name != "identical_share"},
             "identical_share": baseline["identical_share"][0],
         })
-    header = ("| run | k | loss | sampler | LoRA | train pairs | steps | test pairs | judge AUROC | judge TNR@FNR0.2 "
-              "| exact AUROC | difflib AUROC | SBERT AUROC | SBERT TNR@FNR0.2 | identical prefixes |")
-    print(header)
-    print("|" + "---|" * (header.count("|") - 1))
-    for r in rows:
-        print(f"| {r['run']} | {r['k']} | {r['loss']} | {r['sampler']} | {r['lora']} | {r['train_pairs']} | "
-              f"{r['steps']} | {r['test_pairs']} | {r['judge_auroc']:.3f} | {r['judge_tnr']:.3f} | "
-              f"{r['exact_auroc']:.3f} | {r['difflib_auroc']:.3f} | {r['sbert_auroc']:.3f} | {r['sbert_tnr']:.3f} | "
-              f"{r['identical_share']:.3f} |")
+    print("| " + " | ".join(header for header, _ in COLUMNS) + " |")
+    print("|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(f"{row[key]:.3f}" if isinstance(row[key], float) else str(row[key])
+                                for _, key in COLUMNS) + " |")
     atomic_write_json(args.out / "ablation.json", rows)
+    print(f"wrote {args.out / 'ablation.json'} and {plot_auroc(rows, args.out / 'ablation.png')}")
     return 0
+
+
+def plot_auroc(rows: list[dict], path: Path) -> Path:
+    """Grouped bars: each run's judge AUROC next to the heuristics on the same test pairs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scorers = [("judge", "trained judge"), ("sbert", "SBERT cosine"), ("difflib", "difflib ratio"),
+               ("exact", "identical prefix")]
+    width = 0.8 / len(scorers)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows)), 4.0))
+    for i, (key, label) in enumerate(scorers):
+        ax.bar([x + i * width for x in range(len(rows))], [r[f"{key}_auroc"] for r in rows], width, label=label)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xticks([x + 1.5 * width for x in range(len(rows))], [r["run"] for r in rows], rotation=30, ha="right")
+    ax.set_ylim(0.4, 1.0)
+    ax.set_ylabel("test AUROC (unseen problems)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":
