@@ -89,7 +89,7 @@ class JudgeDataModule(pl.LightningDataModule):
         truncation: ``conf/truncation`` (name, k, words).
         answer: ``benchmark.answer`` (extractor, equivalence, regex).
         collate_fn: the backbone's collator (tokenises in the DataLoader workers, dynamic padding).
-        sampler: ``conf/sampler`` (``oversample`` with ``ratio``, or ``none``).
+        sampler: ``conf/sampler`` (``oversample`` with ``ratio`` and ``seed``, or ``none``).
     """
 
     def __init__(
@@ -159,7 +159,7 @@ class JudgeDataModule(pl.LightningDataModule):
             ratio=float(self.sampler_cfg.get("ratio", 2.0)),
             num_replicas=world,
             rank=rank,
-            seed=int(self.data_cfg.seed),
+            seed=int(self.sampler_cfg.get("seed", 0)),
         )
         return self._loader(dataset, sampler=sampler)
 
