@@ -116,3 +116,13 @@ def test_threshold_sweep_multirun(repo_root, tmp_path, toy):
     low, high = sorted(runs, key=lambda r: r["threshold"])
     # A stricter threshold opens more clusters, so at least as many comparisons are made.
     assert high["judge_calls"] >= low["judge_calls"]
+
+
+def test_multirun_jobs_share_one_wandb_group(repo_root, tmp_path, toy):
+    """Every job of a sweep logs to the same W&B group: the sweep directory, fixed once by the launcher."""
+    sweep = tmp_path / "sweep"
+    run_script(repo_root, "prune.py", "-m", *common(toy), "method=cons,deepprune", "judge=oracle", "truncation.k=5",
+               "logger=wandb", f"hydra.sweep.dir={sweep}")
+    records = [path.read_bytes() for path in sorted(sweep.glob("*/wandb/offline-run-*/*.wandb"))]
+    assert len(records) == 2
+    assert all(str(sweep).encode() in record for record in records)

@@ -28,6 +28,22 @@ def wandb_mode(requested: str) -> str:
     return "online" if has_key else "offline"
 
 
+def wandb_group(cfg: DictConfig) -> str | None:
+    """``logger.group``, else the sweep directory for the jobs of a Hydra multirun (one group per sweep).
+
+    The sweep directory is resolved once by the launcher, so every job of a sweep gets the same group even
+    when the jobs start minutes apart (a ``${now:}`` in the group itself would be re-resolved per job).
+    """
+    if cfg.logger.get("group"):
+        return str(cfg.logger.group)
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return str(HydraConfig.get().sweep.dir)
+    return None
+
+
 class RunLogger:
     """Minimal common surface: ``log_metrics``, ``log_table``, ``log_image``, ``finish``."""
 
@@ -41,7 +57,7 @@ class RunLogger:
             self.run = wandb.init(
                 project=cfg.logger.project,
                 entity=cfg.logger.get("entity"),
-                group=cfg.logger.get("group"),
+                group=wandb_group(cfg),
                 tags=list(cfg.logger.get("tags") or []),
                 name=name,
                 dir=str(run_dir),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 
 from deepprune.data.io import atomic_write_json
+from deepprune.report.loggers import wandb_group, wandb_mode
 from deepprune.training.backbones import make_tiny_qwen3, resolve_model_path
 from deepprune.training.datamodule import JudgeDataModule
 from deepprune.training.export import export_judge
@@ -56,16 +56,13 @@ def build_logger(cfg: DictConfig, run_dir: Path) -> Logger | bool:
         mode = cfg.logger.get("mode", "auto")
         if mode not in ("auto", "online", "offline"):
             raise ValueError(f"logger.mode must be auto, online or offline, got {mode!r}")
-        offline = mode == "offline" or (
-            mode == "auto" and (not os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_MODE") == "offline")
-        )
         return WandbLogger(
             project=cfg.logger.project,
             entity=cfg.logger.get("entity"),
-            group=cfg.logger.get("group"),
+            group=wandb_group(cfg),
             tags=list(cfg.logger.get("tags") or []),
             save_dir=str(run_dir),
-            offline=offline,
+            offline=wandb_mode(mode) == "offline",
             config=OmegaConf.to_container(cfg, resolve=True),
         )
     raise ValueError(f"unknown logger.name={name!r}: expected none, csv, tensorboard or wandb")
