@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from deepprune.data.io import atomic_write_json
@@ -72,8 +72,7 @@ def auroc_tnr(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
     return float(binary_auroc(preds, target)), tnr_at_fnr(fpr, tpr, thresholds)[0]
 
 
-def heuristics(run_dir: Path, sbert: SbertJudge) -> tuple[dict[str, tuple[float, float]], int]:
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+def heuristics(cfg: DictConfig, sbert: SbertJudge) -> tuple[dict[str, tuple[float, float]], int]:
     dm = JudgeDataModule(cfg.data, cfg.truncation, cfg.benchmark.answer, lambda items: items, cfg.sampler)
     dm.setup("test")
     examples = dm.examples["test"]
@@ -113,10 +112,16 @@ def main() -> int:
         parser.error("nothing to tabulate: pass --grid or --runs")
     sbert = SbertJudge()
     rows = []
+    baselines: dict[str, tuple[dict[str, tuple[float, float]], int]] = {}
     for run_dir in runs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-        baseline, pairs = heuristics(run_dir, sbert)
+        # Runs that differ only in training settings share their test pairs: score the heuristics once.
+        pairs_key = json.dumps(OmegaConf.to_container(OmegaConf.masked_copy(cfg, ["data", "truncation", "benchmark"]),
+                                                      resolve=True), sort_keys=True)
+        if pairs_key not in baselines:
+            baselines[pairs_key] = heuristics(cfg, sbert)
+        baseline, pairs = baselines[pairs_key]
         rows.append({
             "run": run_dir.name, "seed": cfg.seed, "k": cfg.truncation.k, "loss": cfg.loss.name,
             "sampler": cfg.sampler.name,
@@ -131,9 +136,24 @@ def main() -> int:
     for row in rows:
         print("| " + " | ".join(f"{row[key]:.3f}" if isinstance(row[key], float) else str(row[key])
                                 for _, key in COLUMNS) + " |")
+    print_seed_summary(rows)
     atomic_write_json(args.out / "ablation.json", rows)
     print(f"wrote {args.out / 'ablation.json'} and {plot_auroc(rows, args.out / 'ablation.png')}")
     return 0
+
+
+def print_seed_summary(rows: list[dict]) -> None:
+    """Judge AUROC per (k, loss, sampler, pairs) cell over its training seeds: mean and range."""
+    cells: dict[tuple, list[float]] = {}
+    for row in rows:
+        cells.setdefault((row["k"], row["loss"], row["sampler"], row["train_pairs"]), []).append(row["judge_auroc"])
+    if all(len(values) == 1 for values in cells.values()):
+        return
+    print("\n| k | loss | sampler | train pairs | seeds | judge AUROC mean | min | max |")
+    print("|---|---|---|---|---|---|---|---|")
+    for (k, loss, sampler, pairs), values in cells.items():
+        print(f"| {k} | {loss} | {sampler} | {pairs} | {len(values)} | {np.mean(values):.3f} | {min(values):.3f} | "
+              f"{max(values):.3f} |")
 
 
 def plot_auroc(rows: list[dict], path: Path) -> Path:
