@@ -173,7 +173,7 @@ def plot_auroc(rows: list[dict], path: Path) -> Path:
     ax.set_xticks([x + 1.5 * width for x in range(len(rows))], [r["run"] for r in rows], rotation=30, ha="right")
     ax.set_ylim(0.4, 1.0)
     ax.set_ylabel("test AUROC (unseen problems)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, ncol=len(scorers), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)
 
