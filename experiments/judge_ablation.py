@@ -2,7 +2,7 @@
 
     # train the grid (skips runs that already have metrics.json), then print the table
     python experiments/judge_ablation.py --traces FILE --out DIR --grid acceptance k ablation \
-        [--pairs 32] [--ablation-k 64] [--seeds 0 1] [--override trainer.threads=1 ...]
+        [--pairs 64] [--ablation-k 64] [--seeds 0 1] [--override trainer.threads=1 ...]
     # only tabulate finished train.py runs
     python experiments/judge_ablation.py --runs DIR1 DIR2 ...
 
@@ -92,7 +92,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("outputs/judge_ablation"))
     parser.add_argument("--grid", nargs="*", default=[], choices=["acceptance", "k", "ablation"])
     parser.add_argument("--ablation-k", type=int, default=64, help="truncation.k of the focal/BCE x sampler grid")
-    parser.add_argument("--pairs", type=int, default=32, help="data.pairs_per_problem of every trained run")
+    parser.add_argument("--pairs", type=int, default=64, help="data.pairs_per_problem of every trained run")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="training seeds (LoRA/head init, dropout, batch order); the split and pairs stay fixed")
     parser.add_argument("--runs", nargs="*", type=Path, default=[])
@@ -103,7 +103,7 @@ def main() -> int:
         parser.error("--grid needs --traces")
     cells = dict.fromkeys(cell for grid in args.grid for cell in grid_cells(grid, args.ablation_k))
     for (loss, sampler, k), seed in itertools.product(cells, args.seeds):
-        run_dir = args.out / (f"{loss}_{sampler}_k{k}" + (f"_s{seed}" if seed else ""))
+        run_dir = args.out / (f"{loss}_{sampler}_k{k}_p{args.pairs}" + (f"_s{seed}" if seed else ""))
         overrides = [f"loss={loss}", f"sampler={sampler}", f"truncation.k={k}", f"data.pairs_per_problem={args.pairs}",
                      f"seed={seed}"]
         train_run(run_dir, args.traces.resolve(), [*overrides, *args.override])

@@ -155,7 +155,7 @@ def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
         assert row["k"] == 64 and row["steps"] == 2 and row["test_pairs"] > 0
         for key in ("judge_auroc", "exact_auroc", "difflib_auroc", "sbert_auroc", "identical_share"):
             assert 0.0 <= row[key] <= 1.0, key
-    assert "| focal_none_k64 | 0 | 64 | focal | none |" in proc.stdout
+    assert "| focal_none_k64_p6 | 0 | 64 | focal | none |" in proc.stdout
     assert (out / "ablation.png").stat().st_size > 1000
     # A second call finds every cell trained and only tabulates.
     rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
