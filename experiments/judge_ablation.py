@@ -32,7 +32,7 @@ from deepprune.data.io import atomic_write_json
 from deepprune.judges.base import Prefix
 from deepprune.judges.sbert import SbertJudge
 from deepprune.report.judge_metrics import save_figure, tnr_at_fnr
-from deepprune.training.datamodule import JudgeDataModule
+from deepprune.training.datamodule import run_test_examples
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "trainer.enable_progress_bar=false"]
@@ -73,9 +73,7 @@ def auroc_tnr(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
 
 
 def heuristics(cfg: DictConfig, sbert: SbertJudge) -> tuple[dict[str, tuple[float, float]], int]:
-    dm = JudgeDataModule(cfg.data, cfg.truncation, cfg.benchmark.answer, lambda items: items, cfg.sampler)
-    dm.setup("test")
-    examples = dm.examples["test"]
+    examples = run_test_examples(cfg)
     labels = np.array([e.label for e in examples])
     exact = np.array([float(e.text_a == e.text_b) for e in examples])
     ratio = np.array([difflib.SequenceMatcher(None, e.text_a, e.text_b).ratio() for e in examples])

@@ -16,7 +16,7 @@ from torchmetrics.functional.classification import binary_auroc
 
 from deepprune.judges.base import Prefix
 from deepprune.judges.factory import build_judge
-from deepprune.training.datamodule import JudgeDataModule
+from deepprune.training.datamodule import run_test_examples
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,12 +46,8 @@ def run_train(run_dir: Path, traces: Path, *overrides: str, expect_ok: bool = Tr
     return proc
 
 
-def _test_pairs(traces: Path, run_dir: Path):
-    """The run's test pairs, rebuilt from its saved config (same split, same seed)."""
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    dm = JudgeDataModule(cfg.data, cfg.truncation, cfg.benchmark.answer, lambda items: items, cfg.sampler)
-    dm.setup("test")
-    return dm.examples["test"]
+def _test_pairs(run_dir: Path):
+    return run_test_examples(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
 
 
 def test_minilm_wandb_offline_export_and_reload(tmp_path, traces):
@@ -76,7 +72,7 @@ def test_minilm_wandb_offline_export_and_reload(tmp_path, traces):
     exported = json.loads((run_dir / "judge" / "judge.json").read_text())
     assert exported["judge"]["name"] == "minilm" and exported["truncation"]["k"] == 24
     judge = build_judge(OmegaConf.create({"name": "trained", "path": str(run_dir / "judge"), "batch_size": 5}), None)
-    examples = _test_pairs(traces, run_dir)
+    examples = _test_pairs(run_dir)
     scores = judge.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
     assert len(scores) == metrics["test_pairs"]
     assert roc_auc_score([e.label for e in examples], scores) == pytest.approx(metrics["test/auroc"], abs=1e-4)
@@ -117,7 +113,7 @@ def test_tiny_qwen3_head_export_reload(tmp_path, traces):
     assert (judge_dir / "adapter" / "adapter_model.safetensors").exists() and (judge_dir / "base").is_dir()
     assert (judge_dir / "head.safetensors").exists()
     judge = build_judge(OmegaConf.create({"name": "trained", "path": str(judge_dir), "batch_size": 3}), None)
-    examples = _test_pairs(traces, run_dir)
+    examples = _test_pairs(run_dir)
     scores = judge.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert roc_auc_score([e.label for e in examples], scores) == pytest.approx(metrics["test/auroc"], abs=1e-4)

@@ -168,3 +168,11 @@ class JudgeDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self._loader(PairDataset(self.examples["test"]))
+
+
+def run_test_examples(run_cfg: DictConfig) -> list[PrefixPairExample]:
+    """A finished train.py run's test pairs, rebuilt from its saved config (same split, same seeds)."""
+    datamodule = JudgeDataModule(run_cfg.data, run_cfg.truncation, run_cfg.benchmark.answer, lambda items: items,
+                                 run_cfg.sampler)
+    datamodule.setup("test")
+    return datamodule.examples["test"]
