@@ -1,6 +1,6 @@
 """``generate.py``: sample ``n`` traces per benchmark problem with vLLM into a trace dataset.
 
-The output is JSONL in the project's format (one problem per line: text, extracted answer, num_tokens,
+The output is JSONL in the project's format (one problem per line, with the tokenizer that counted: text, extracted answer, num_tokens,
 finish_reason and per-token DeepConf confidences). Each problem is appended as one line and fsynced as
 soon as its traces are done, so an interrupted run loses at most the problem in flight; a rerun reads
 the ids already written (repairing a torn last line) and generates only the rest. With
@@ -114,6 +114,8 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
                     gold=problem.gold,
                     benchmark=str(cfg.benchmark.name),
                     model=str(cfg.model.name),
+                    # num_tokens and confs are in this tokenizer's units; replay counts prefixes with it.
+                    tokenizer=engine.model_path,
                     traces=[
                         Trace(
                             text=t.text,

@@ -2,12 +2,13 @@
 
 On disk (JSONL, optionally gzipped, or Parquet) a record is::
 
-    {"id": str, "question": str, "gold": str, "benchmark"?: str, "model"?: str,
+    {"id": str, "question": str, "gold": str, "benchmark"?: str, "model"?: str, "tokenizer"?: str,
      "traces": [{"text": str, "answer"?: str|null, "num_tokens"?: int,
                  "confs"?: [float], "finish_reason"?: str}]}
 
-``answer`` is extracted from ``text`` when absent; ``num_tokens`` is counted with the configured
-tokenizer when absent; ``confs`` holds per-token DeepConf confidences (needed by DeepConf methods).
+``answer`` is extracted from ``text`` when absent; ``tokenizer`` names the tokenizer that counted the
+stored ``num_tokens`` (``generate.py`` writes the model's path or hub name); ``num_tokens`` is counted with
+the configured tokenizer when absent; ``confs`` holds per-token DeepConf confidences (needed by DeepConf methods).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Problem:
     traces: list[Trace] = field(default_factory=list)
     benchmark: str | None = None
     model: str | None = None
+    tokenizer: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {"id": self.id, "question": self.question, "gold": self.gold}
@@ -52,6 +54,8 @@ class Problem:
             record["benchmark"] = self.benchmark
         if self.model is not None:
             record["model"] = self.model
+        if self.tokenizer is not None:
+            record["tokenizer"] = self.tokenizer
         record["traces"] = [t.to_dict() for t in self.traces]
         return record
 
@@ -96,6 +100,7 @@ def problem_from_record(
         gold=_expect(gold, str, path, line, "gold"),
         benchmark=_expect(record.get("benchmark"), (str, type(None)), path, line, "benchmark"),
         model=_expect(record.get("model"), (str, type(None)), path, line, "model"),
+        tokenizer=_expect(record.get("tokenizer"), (str, type(None)), path, line, "tokenizer"),
     )
     traces = _expect(record["traces"], list, path, line, "traces")
     for i, raw in enumerate(traces):
