@@ -1,7 +1,7 @@
 """``generate.py``: sample ``n`` traces per benchmark problem with vLLM into a trace dataset.
 
-The output is JSONL in the project's format (one problem per line, with the tokenizer that counted: text, extracted answer, num_tokens,
-finish_reason and per-token DeepConf confidences). Each problem is appended as one line and fsynced as
+The output is JSONL in the project's format (one problem per line: text, extracted answer, num_tokens,
+finish_reason and per-token DeepConf confidences, plus the ``tokenizer`` whose units they are in). Each problem is appended as one line and fsynced as
 soon as its traces are done, so an interrupted run loses at most the problem in flight; a rerun reads
 the ids already written (repairing a torn last line) and generates only the rest. With
 ``engine.data_parallel_size=R`` each rank ``engine.data_parallel_rank=r`` takes every R-th problem and
