@@ -8,6 +8,7 @@ Extraction is chosen per benchmark (``boxed``, ``answer_is``, ``choice``, ``rege
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -66,26 +67,53 @@ def normalize_string(answer: str) -> str:
     return re.sub(r"\s+", " ", answer.lower())
 
 
+# math-verify bounds parsing and comparison with signal.alarm (whole seconds), which only the main thread may
+# set: from any other thread it raises, so there parsing and comparison run without a time bound.
+_PARSE_TIMEOUT_S = 5
+_VERIFY_TIMEOUT_S = 5
+# Already delimited for math-verify: an unescaped "$" anywhere, or a leading "\(" / "\[".
+_DELIMITED = re.compile(r"(?<!\\)\$|^\s*\\[(\[]")
+
+
+def _timeout(seconds: int) -> int | None:
+    return seconds if threading.current_thread() is threading.main_thread() else None
+
+
 @lru_cache(maxsize=65536)
 def _math_parse(answer: str):  # noqa: ANN202 - math-verify's parse result is an opaque list
     from math_verify import parse
 
-    # Bare answers ("025", "1/2") parse best wrapped in $...$; boxed/latex text parses as is.
-    text = answer if "$" in answer or "\\" in answer else f"${answer}$"
-    return parse(text)
+    # Extracted answers come without delimiters ("3\pi", "\dfrac{3}{4}", "(1, 2)"). Undelimited, math-verify
+    # scans the text for something that looks like a number and reads "3\pi" as 3, so wrap it in $...$ to
+    # make it parse as one LaTeX expression.
+    text = answer if _DELIMITED.search(answer) else f"${answer}$"
+    return parse(text, parsing_timeout=_timeout(_PARSE_TIMEOUT_S))
+
+
+def _squash(answer: str) -> str:
+    return " ".join(answer.split())
 
 
 @lru_cache(maxsize=65536)
 def math_equal(a: str, b: str) -> bool:
-    """Mathematical equivalence with math-verify (``025`` == ``25``, ``1/2`` == ``0.5``)."""
-    if normalize_string(a) == normalize_string(b):
+    """Equivalence by value with math-verify: ``025`` == ``25``, ``\\dfrac{3}{4}`` == ``0.75``, ``3\\pi`` != ``3``.
+
+    Symmetric, as votes need: math-verify's ``verify(gold, target)`` accepts some equivalent forms in one
+    direction only (an interval as the target of an inequality), so either direction counts.
+    """
+    # The fast path forgives whitespace runs only: normalize_string also folds case and strips quotes, which
+    # would merge different LaTeX answers (\Gamma and \gamma).
+    if _squash(a) == _squash(b):
         return True
     from math_verify import verify
 
     parsed_a, parsed_b = _math_parse(a), _math_parse(b)
     if not parsed_a or not parsed_b:
         return False
-    return bool(verify(parsed_a, parsed_b))
+    timeout = _timeout(_VERIFY_TIMEOUT_S)
+    return bool(
+        verify(parsed_a, parsed_b, timeout_seconds=timeout) or verify(parsed_b, parsed_a, timeout_seconds=timeout)
+    )
 
 
 class AnswerChecker:
