@@ -6,15 +6,19 @@ score is its lowest group confidence.
 
 Online (``DeepConfMethod``): ``warmup`` traces run to the end and set the threshold at a percentile of
 their lowest group confidences (low: keep the top 10%, high: keep the top 90%); the remaining traces
-stop inside the engine once a window mean falls below it and do not vote. Warmup traces vote when
-their score clears the threshold. Votes are weighted by the score. Optional consensus stop: no new
-trace starts once the leading answer holds ``consensus_beta`` of the vote weight.
+stop inside the engine once a window mean falls below it. As in the reference's voting
+(``deepconf/wrapper.py``, ``_perform_basic_voting``), a trace votes only when its score clears the
+threshold, warmup or not: a finished trace shorter than the window is never stopped, but its one group
+(its mean) can still be below the bar, and then it does not vote. Votes are weighted by the score.
+A problem with fewer traces than ``warmup`` uses all of them as warmup (logged). Optional consensus
+stop: no new trace starts once the leading answer holds ``consensus_beta`` of the vote weight.
 
 Offline (``DeepConfOfflineMethod``): all N traces run to the end; one of the reference voting variants.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +27,8 @@ from deepprune.data.answers import AnswerChecker
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, TraceHandle
 from deepprune.judges.base import Judge
 from deepprune.methods.base import Method, MethodOutcome
+
+log = logging.getLogger(__name__)
 
 
 def window_means(confs: Sequence[float], window: int) -> np.ndarray:
@@ -82,7 +88,13 @@ class DeepConfMethod(Method):
     ) -> MethodOutcome:
         traces = engine.start(problem, self.n, seed)
         if len(traces) < self.warmup:
-            raise ValueError(f"problem {problem.id}: {len(traces)} traces but method.warmup={self.warmup}")
+            # One short problem in a stored file should not abort the run: all its traces are warmup traces.
+            log.warning(
+                "problem %s: %d traces, fewer than method.warmup=%d; all of them are warmup traces",
+                problem.id,
+                len(traces),
+                self.warmup,
+            )
         warmup, rest = traces[: self.warmup], traces[self.warmup :]
         engine.advance(warmup, End())
         scores = [lowest_group_confidence(_require_confs(t, problem), self.window) for t in warmup]
@@ -105,10 +117,10 @@ class DeepConfMethod(Method):
                     break
                 engine.advance([trace], stop_rule)
                 survivors.append(trace)
-                self._collect(trace, problem, answers, weights)
+                self._collect(trace, problem, bar, answers, weights)
         if self.consensus_beta is None:
             for trace in survivors:
-                self._collect(trace, problem, answers, weights)
+                self._collect(trace, problem, bar, answers, weights)
         engine.stop(traces)  # traces never started (consensus reached) generate nothing
         return MethodOutcome(
             predicted=checker.vote(answers, weights),
@@ -117,14 +129,18 @@ class DeepConfMethod(Method):
                 "threshold": bar,
                 "early_stopped": sum(t.finish_reason == "confidence" for t in rest),
                 "voters": len(answers),
-                "started": self.warmup + len(survivors),
+                "started": len(warmup) + len(survivors),
             },
         )
 
-    def _collect(self, trace: TraceHandle, problem: ProblemSpec, answers: list, weights: list) -> None:
-        if trace.finished and trace.answer is not None:
+    def _collect(self, trace: TraceHandle, problem: ProblemSpec, bar: float, answers: list, weights: list) -> None:
+        """Add a post-warmup trace's vote: finished, with an answer, and its score at or above the bar."""
+        if not (trace.finished and trace.answer is not None):
+            return
+        score = lowest_group_confidence(_require_confs(trace, problem), self.window)
+        if score >= bar:
             answers.append(trace.answer)
-            weights.append(lowest_group_confidence(_require_confs(trace, problem), self.window))
+            weights.append(score)
 
     def _consensus(self, checker: AnswerChecker, answers: list, weights: list) -> bool:
         if not answers:
