@@ -7,16 +7,16 @@ Runs cons@N, DeepConf-low, DeepConf-high and DeepPrune on the shipped demo evalu
 
 from pathlib import Path
 
-import hydra
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from deepprune.cli import entry
 from deepprune.report.leaderboard import write_leaderboard
 from deepprune.runner import run_prune
 
 
-@hydra.main(config_path="conf", config_name="demo", version_base="1.3")
+@entry("demo")
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     user = list(HydraConfig.get().overrides.task)

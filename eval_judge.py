@@ -5,14 +5,14 @@ The work happens in :func:`deepprune.runner.run_eval_judge`.
 
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from deepprune.cli import entry
 from deepprune.runner import run_eval_judge
 
 
-@hydra.main(config_path="conf", config_name="eval_judge", version_base="1.3")
+@entry("eval_judge")
 def main(cfg: DictConfig) -> None:
     run_eval_judge(cfg, Path(HydraConfig.get().runtime.output_dir))
 

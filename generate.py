@@ -3,13 +3,13 @@
 See docs/vllm.md; the work happens in :func:`deepprune.generation.run_generation`.
 """
 
-import hydra
 from omegaconf import DictConfig
 
+from deepprune.cli import entry
 from deepprune.generation import run_generation
 
 
-@hydra.main(config_path="conf", config_name="generate", version_base="1.3")
+@entry("generate")
 def main(cfg: DictConfig) -> None:
     run_generation(cfg)
 

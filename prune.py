@@ -5,14 +5,14 @@ See README.md for the CLI contract; the work happens in :func:`deepprune.runner.
 
 from pathlib import Path
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from deepprune.cli import entry
 from deepprune.runner import run_prune
 
 
-@hydra.main(config_path="conf", config_name="prune", version_base="1.3")
+@entry("prune")
 def main(cfg: DictConfig) -> None:
     run_prune(cfg, Path(HydraConfig.get().runtime.output_dir))
 

@@ -7,12 +7,13 @@
 Writes checkpoints/, judge/ (exported judge for judge=trained) and metrics.json to the Hydra run dir.
 """
 
-import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from deepprune.cli import entry
 
-@hydra.main(config_path="conf", config_name="train", version_base="1.3")
+
+@entry("train")
 def main(cfg: DictConfig) -> None:
     from deepprune.training.run import train
 
