@@ -1,10 +1,13 @@
 import gzip
 import json
+import logging
+import math
 
+import numpy as np
 import pytest
 from trace_fixtures import make_problem
 
-from deepprune.data.io import ReadStats, read_problems, write_problems
+from deepprune.data.io import ReadStats, atomic_write_json, read_problems, write_problems
 from deepprune.data.schema import TraceFormatError
 
 
@@ -24,7 +27,12 @@ def _write_lines(path, records):
     return path
 
 
-GOOD = {"id": "g", "question": "q", "gold": "1", "traces": [{"text": "t", "answer": "1"}]}
+def good(pid: str) -> dict:
+    return {"id": pid, "question": "q", "gold": "1", "traces": [{"text": "t", "answer": "1"}]}
+
+
+def with_trace(**trace: object) -> dict:
+    return {"id": "b", "question": "q", "gold": "1", "traces": [{"text": "t", **trace}]}
 
 
 @pytest.mark.parametrize(
@@ -51,18 +59,175 @@ GOOD = {"id": "g", "question": "q", "gold": "1", "traces": [{"text": "t", "answe
             "traces[0].num_tokens",
         ),
         ([1, 2], "<record>"),
+        ({"id": "b", "question": "q", "gold": "1", "traces": []}, "traces"),
+        (with_trace(confs=[1.0, True]), "traces[0].confs"),
+        (with_trace(confs=["1.5"]), "traces[0].confs"),
     ],
 )
 def test_malformed_record_names_file_line_field(tmp_path, bad, field):
-    path = _write_lines(tmp_path / "bad.jsonl", [GOOD, bad, GOOD])
+    path = _write_lines(tmp_path / "bad.jsonl", [good("g1"), bad, good("g3")])
     with pytest.raises(TraceFormatError) as err:
         list(read_problems(path))
     assert err.value.line == 2 and err.value.field_name == field
     assert f"bad.jsonl:2: field '{field}'" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("trace", "reason"),
+    [
+        ('"text": "t t t", "num_tokens": 3, "confs": [1, 2]', "2 values but num_tokens=3"),
+        ('"text": "t", "num_tokens": 1, "confs": [1, 2, 3]', "3 values but num_tokens=1"),
+        ('"text": "t", "num_tokens": 2, "confs": []', "0 values but num_tokens=2"),
+        ('"text": "t", "confs": []', "empty, but the trace has text"),
+        # JSON NaN/Infinity literals, which Python's json module accepts.
+        ('"text": "t", "num_tokens": 2, "confs": [1.0, NaN]', "must be finite, got nan at index 1"),
+        ('"text": "t", "num_tokens": 1, "confs": [Infinity]', "must be finite, got inf at index 0"),
+        ('"text": "t", "num_tokens": 1, "confs": [-Infinity]', "must be finite, got -inf at index 0"),
+        ('"text": "t", "num_tokens": 1, "confs": [1e999]', "must be finite, got inf"),
+        ('"text": "t", "num_tokens": 1, "confs": [' + "9" * 400 + "]", "integer beyond float range"),
+    ],
+)
+def test_confs_must_match_num_tokens_and_be_finite(tmp_path, trace, reason):
+    line = '{"id": "b", "question": "q", "gold": "1", "traces": [{' + trace + "}]}"
+    path = _write_lines(tmp_path / "c.jsonl", [good("g1"), line])
+    with pytest.raises(TraceFormatError) as err:
+        list(read_problems(path))
+    assert str(err.value).startswith(f"{path}:2: field 'traces[0].confs': ") and reason in str(err.value)
+
+
+def test_numeric_gold_must_be_finite(tmp_path):
+    path = _write_lines(tmp_path / "g.jsonl", ['{"id": "b", "question": "q", "gold": NaN, "traces": [{"text": "t"}]}'])
+    with pytest.raises(TraceFormatError, match="g.jsonl:1: field 'gold': must be finite"):
+        list(read_problems(path))
+
+
+def test_confs_are_float64_arrays_that_round_trip_exactly(tmp_path):
+    problem = make_problem("p0", "a", ["a", "b"])
+    path = tmp_path / "t.jsonl"
+    write_problems(path, [problem])
+    (loaded,) = read_problems(path)
+    confs = loaded.traces[0].confs
+    assert isinstance(confs, np.ndarray) and confs.dtype == np.float64
+    assert confs.tolist() == problem.traces[0].confs and len(confs[:5]) == 5
+    write_problems(tmp_path / "again.jsonl", [loaded])
+    assert (tmp_path / "again.jsonl").read_bytes() == path.read_bytes()
+
+
+def test_duplicate_id_names_both_lines_and_skip_keeps_the_first(tmp_path):
+    first = good("p")
+    second = {**good("p"), "gold": "2"}
+    path = _write_lines(tmp_path / "d.jsonl", [first, good("q"), second])
+    with pytest.raises(TraceFormatError) as err:
+        list(read_problems(path))
+    assert str(err.value) == f"{path}:3: field 'id': duplicate problem id 'p' (first at line 1)"
+    stats = ReadStats()
+    problems = list(read_problems(path, on_error="skip", stats=stats))
+    assert [(p.id, p.gold) for p in problems] == [("p", "1"), ("q", "1")]
+    assert stats.skipped == 1 and "d.jsonl:3:" in stats.errors[0]
+
+
+def test_numeric_and_string_ids_are_the_same_problem(tmp_path):
+    path = _write_lines(tmp_path / "n.jsonl", [{**good("x"), "id": 7}, good("7")])
+    with pytest.raises(TraceFormatError, match="duplicate problem id '7'"):
+        list(read_problems(path))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz"])
+def test_non_utf8_line_names_file_line_and_skip_reads_the_rest(tmp_path, suffix):
+    lines = [
+        json.dumps(good("a")).encode(),
+        b'{"id": "b", "question": "caf\xe9 \xff", "gold": "1"}',
+        json.dumps(good("c")).encode(),
+    ]
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / f"latin1{suffix}"
+    path.write_bytes(gzip.compress(data) if suffix == ".jsonl.gz" else data)
+    with pytest.raises(TraceFormatError) as err:
+        list(read_problems(path))
+    assert str(err.value).startswith(f"{path}:2: field '<encoding>': not UTF-8: byte 0xe9")
+    stats = ReadStats()
+    assert [p.id for p in read_problems(path, on_error="skip", stats=stats)] == ["a", "c"]
+    assert stats.skipped == 1
+
+
+def _truncated_gzip(path, records, keep_fraction):
+    data = gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode(), mtime=0)
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+    return path
+
+
+def test_truncated_gzip_names_file_and_records_read(tmp_path):
+    # Incompressible question text, so the cut lands inside the third record's compressed bytes.
+    rng = np.random.default_rng(0)
+    records = [{**good(f"p{i}"), "question": rng.bytes(3000).hex()} for i in range(4)]
+    path = _truncated_gzip(tmp_path / "torn.jsonl.gz", records, 0.6)
+    with pytest.raises(TraceFormatError) as err:
+        list(read_problems(path))
+    message = str(err.value)
+    assert message.startswith(f"{path}:3: field '<gzip>': compressed stream is truncated or corrupt")
+    assert "2 records were read before it" in message
+    stats = ReadStats()
+    assert [p.id for p in read_problems(path, on_error="skip", stats=stats)] == ["p0", "p1"]
+    assert stats.read == 2 and stats.skipped == 1 and "<gzip>" in stats.errors[0]
+
+
+def test_missing_gzip_trailer_is_an_error_after_all_records(tmp_path):
+    path = _truncated_gzip(tmp_path / "t.jsonl.gz", [good("a"), good("b")], 1.0)
+    path.write_bytes(path.read_bytes()[:-4])  # the size field of the trailer is gone
+    with pytest.raises(TraceFormatError, match="2 records were read before it"):
+        list(read_problems(path))
+
+
+def test_not_a_gzip_file(tmp_path):
+    path = _write_lines(tmp_path / "plain.jsonl.gz", [good("a")])
+    with pytest.raises(TraceFormatError, match=r"plain.jsonl.gz:1: field '<gzip>'.*0 records were read"):
+        list(read_problems(path))
+
+
+def test_unreadable_parquet_names_the_file(tmp_path):
+    path = tmp_path / "x.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match="x.parquet: not a readable Parquet file"):
+        list(read_problems(path))
+
+
+def _strict_json(text: str):
+    def refuse(constant: str):
+        raise AssertionError(f"non-JSON constant {constant} written")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_atomic_write_json_writes_non_finite_as_null_and_names_the_key(tmp_path, caplog):
+    metrics = {
+        "accuracy": 0.5,
+        "threshold": float("nan"),
+        "problems": [{"id": "p0", "score": np.float32("inf")}, {"id": "p1", "score": -math.inf}],
+        "array": np.array([1.0, np.nan]),
+        "count": np.int64(3),
+    }
+    with caplog.at_level(logging.WARNING, logger="deepprune.data.io"):
+        atomic_write_json(tmp_path / "metrics.json", metrics)
+    written = _strict_json((tmp_path / "metrics.json").read_text())
+    assert written == {
+        "accuracy": 0.5,
+        "threshold": None,
+        "problems": [{"id": "p0", "score": None}, {"id": "p1", "score": None}],
+        "array": [1.0, None],
+        "count": 3,
+    }
+    warned = caplog.text
+    for key in (
+        "['threshold'] is nan",
+        "['problems'][0]['score'] is inf",
+        "['problems'][1]['score'] is -inf",
+        "['array'][1] is nan",
+    ):
+        assert f"metrics.json: {key}; written as null" in warned
+
+
 def test_skip_mode_counts_and_keeps_good_records(tmp_path):
-    path = _write_lines(tmp_path / "bad.jsonl", [GOOD, "{oops", {"id": "x"}, GOOD])
+    path = _write_lines(tmp_path / "bad.jsonl", [good("g1"), "{oops", {"id": "x"}, good("g4")])
     stats = ReadStats()
     problems = list(read_problems(path, on_error="skip", stats=stats))
     assert len(problems) == 2 and stats.read == 2 and stats.skipped == 2
@@ -86,7 +251,7 @@ def test_missing_answer_is_extracted_but_null_is_kept(tmp_path):
 def test_gzip_is_streamed(tmp_path):
     path = tmp_path / "t.jsonl.gz"
     with gzip.open(path, "wt") as handle:
-        handle.write(json.dumps(GOOD) + "\n\n" + json.dumps(GOOD) + "\n")
+        handle.write(json.dumps(good("a")) + "\n\n" + json.dumps(good("b")) + "\n")
     assert len(list(read_problems(path))) == 2
 
 

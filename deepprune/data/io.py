@@ -1,8 +1,19 @@
 """Streaming reads and atomic writes of trace datasets (JSONL, JSONL.gz, Parquet).
 
 Files are read one problem at a time so a 512-trace x 10k-token file with confidences replays in
-bounded memory. Malformed records raise :class:`TraceFormatError` naming file, line and field, or,
-with ``on_error="skip"``, are logged and counted in :class:`ReadStats` (never dropped silently).
+bounded memory (peak about 6x the largest record's size on disk, see ``experiments/bench_io.py``).
+Malformed records raise :class:`TraceFormatError` naming file, line and field, or, with
+``on_error="skip"``, are logged and counted in :class:`ReadStats` (never dropped silently). Besides the
+per-record checks of :func:`~deepprune.data.schema.problem_from_record`, a file is checked for
+
+* lines that are not UTF-8 (decoded line by line, so a bad line is skipped and the rest read);
+* duplicate problem ids (the later record is the bad one; the message names the first's line);
+* a truncated or corrupt ``.gz``: the error names the line where the compressed stream broke and how
+  many records were read before it; with ``on_error="skip"`` the torn tail counts as one skipped record
+  (nothing after a break in the stream can be recovered) and the records before it are kept.
+
+Results (``metrics.json``) are written with :func:`atomic_write_json`, which never writes ``NaN`` or
+``Infinity`` (not JSON): a non-finite number becomes ``null`` with a warning naming its key path.
 """
 
 from __future__ import annotations
@@ -11,8 +22,10 @@ import gzip
 import io
 import json
 import logging
+import math
 import os
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,38 +49,69 @@ def _is_parquet(path: Path) -> bool:
     return path.suffix == ".parquet"
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_binary(path: Path) -> io.BufferedIOBase:
+    # Bytes, decoded per line: a stray non-UTF-8 byte is then one bad line, not a crash of the whole read.
     if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+        return gzip.open(path, "rb")
+    return open(path, "rb")
 
 
 def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, decoded_record)``; JSON errors surface as :class:`TraceFormatError`.
+    """Yield ``(line_number, decoded_record)``; a line that cannot be decoded is yielded as a
+    :class:`TraceFormatError` in place of its record (the caller raises or skips it).
 
-    For Parquet the "line" is the 1-based row number.
+    For Parquet the "line" is the 1-based row number. A broken ``.gz`` stream ends the iteration with
+    an error (field ``<gzip>``) at the line where it broke.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"trace file not found: {path}")
     if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        row = 0
-        for batch in parquet.iter_batches(batch_size=1):
-            for record in batch.to_pylist():
-                row += 1
-                yield row, record
+        yield from _iter_parquet(path)
         return
-    with _open_text(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield line_number, json.loads(line)
-            except json.JSONDecodeError as err:
-                yield line_number, TraceFormatError(str(path), line_number, "<json>", f"invalid JSON: {err.msg}")
+    line_number = 0
+    with _open_binary(path) as handle:
+        try:
+            for line_number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                yield line_number, _decode_line(raw, path, line_number)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            # The line in progress is lost with the stream; the lines before it were complete.
+            yield (
+                line_number + 1,
+                TraceFormatError(
+                    str(path), line_number + 1, "<gzip>", f"compressed stream is truncated or corrupt ({err})"
+                ),
+            )
+
+
+def _decode_line(raw: bytes, path: Path, line_number: int) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return TraceFormatError(
+            str(path), line_number, "<encoding>", f"not UTF-8: byte {raw[err.start]:#04x} at offset {err.start}"
+        )
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        return TraceFormatError(str(path), line_number, "<json>", f"invalid JSON: {err.msg}")
+
+
+def _iter_parquet(path: Path) -> Iterator[tuple[int, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet file ({err})") from err
+    row = 0
+    for batch in parquet.iter_batches(batch_size=1):
+        for record in batch.to_pylist():
+            row += 1
+            yield row, record
 
 
 def read_problems(
@@ -83,15 +127,33 @@ def read_problems(
         on_error: ``"raise"`` (default) or ``"skip"`` (log, count in ``stats``, continue).
         stats: filled in as the file is read.
         extract_answer: used for traces that carry no ``answer`` key.
+
+    Only the ids seen are remembered (to reject duplicates), so memory stays that of one record.
     """
     if on_error not in ("raise", "skip"):
         raise ValueError(f"data.on_error must be 'raise' or 'skip', got {on_error!r}")
     stats = stats if stats is not None else ReadStats()
+    first_line: dict[str, int] = {}
+    read_here = 0
     for line_number, record in iter_records(path):
         try:
             if isinstance(record, TraceFormatError):
+                if record.field_name == "<gzip>":
+                    record = TraceFormatError(
+                        record.path,
+                        record.line,
+                        record.field_name,
+                        f"{record.reason}; {read_here} records were read before it",
+                    )
                 raise record
             problem = problem_from_record(record, str(path), line_number, extract_answer)
+            if problem.id in first_line:
+                raise TraceFormatError(
+                    str(path),
+                    line_number,
+                    "id",
+                    f"duplicate problem id {problem.id!r} (first at line {first_line[problem.id]})",
+                )
         except TraceFormatError as err:
             if on_error == "raise":
                 raise
@@ -99,6 +161,8 @@ def read_problems(
             stats.errors.append(str(err))
             log.warning("skipping malformed record: %s", err)
             continue
+        first_line[problem.id] = line_number
+        read_here += 1
         stats.read += 1
         yield problem
 
@@ -128,13 +192,36 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    """Write ``obj`` as strict JSON (atomically).
+
+    ``NaN`` and ``Infinity`` are not JSON, and most readers reject a file holding them. A run's results
+    must not be lost at the end, so a non-finite float is written as ``null`` and a warning names its
+    key path (e.g. ``metrics.json: 'problems'[3]['threshold'] is nan; written as null``).
+    """
+    clean = _finite_or_null(obj, path, "")
+    atomic_write_text(path, json.dumps(clean, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
-def _json_default(obj: Any) -> Any:
-    # numpy scalars and Paths appear in metrics; make them plain JSON.
-    if hasattr(obj, "item"):
-        return obj.item()
+def _finite_or_null(obj: Any, path: str | Path, where: str) -> Any:
+    if isinstance(obj, dict):
+        return {key: _finite_or_null(value, path, f"{where}[{key!r}]") for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_null(value, path, f"{where}[{i}]") for i, value in enumerate(obj)]
+    obj = _plain(obj)
+    if isinstance(obj, list):  # a numpy array
+        return _finite_or_null(obj, path, where)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        log.warning("%s: %s is %s; written as null (JSON has no NaN/Infinity)", Path(path).name, where or "<root>", obj)
+        return None
+    return obj
+
+
+def _plain(obj: Any) -> Any:
+    # numpy scalars/arrays and Paths appear in metrics; make them plain JSON.
+    if isinstance(obj, str | int | float | bool | type(None)):
+        return obj
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
