@@ -192,6 +192,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "judge_seconds": seconds,
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "skipped_records": stats.skipped,
+        "skipped_errors": stats.errors,
     }
     roc_path = plot_roc_from_scores(
         scores, labels, run_dir / "roc.png", f"judge={judge.name}, {cfg.truncation.name} k={cfg.truncation.k}"

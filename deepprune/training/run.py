@@ -128,6 +128,9 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         "val_pairs": len(datamodule.examples["val"]),
         "test_pairs": len(datamodule.examples["test"]),
         "problems": datamodule.num_problems,
+        # data.on_error=skip: what was left out of the splits, and why.
+        "skipped_records": datamodule.read_stats.skipped,
+        "skipped_errors": datamodule.read_stats.errors,
         "best_checkpoint": checkpoint.best_model_path or None,
         "global_step": trainer.global_step,
         "world_size": trainer.world_size,
