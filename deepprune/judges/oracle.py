@@ -1,4 +1,7 @@
-"""The oracle judge: compares the traces' true final answers (upper bound for any learned judge)."""
+"""The oracle judge: compares the traces' true final answers (upper bound for any learned judge).
+
+Two traces are "the same" only when both state equivalent answers; a pair with an unanswered trace scores 0.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +28,7 @@ class OracleJudge(Judge):
                     "judge=oracle needs the traces' final answers, which only stored traces have "
                     "(engine=replay); use a learned judge with engine=vllm"
                 )
-            if a.final_answer is None and b.final_answer is None:
-                # Neither trace will vote: pruning one of them loses nothing.
-                scores.append(1.0)
-            else:
-                scores.append(float(self.checker.equivalent(a.final_answer, b.final_answer)))
+            # A trace without an answer never has "the same answer" as another, even another unanswered
+            # one: scoring such pairs 1 formed a cluster of unanswered traces that could win the vote.
+            scores.append(float(self.checker.equivalent(a.final_answer, b.final_answer)))
         return np.asarray(scores)

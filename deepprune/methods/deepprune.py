@@ -8,8 +8,13 @@ beyond that it joins the most similar one). A trace that joins an existing clust
 prefix. Finishing rules:
 
 - ``paper``: the largest cluster's first min(|c|, K2) traces finish and vote; when every cluster is a
-  singleton, the first K3 traces finish and vote.
+  singleton, the first K3 traces finish and vote (the fallback).
 - ``diversity``: each cluster's first trace finishes; its answer votes with the cluster's size.
+
+When every trace the rule finished ends without an answer (e.g. cut at the token budget), nothing
+could be voted: the method goes on finishing the next candidates (paper: the next largest cluster's
+first K2 traces, or the next K3 singletons; diversity: each cluster's next member) until an answer
+appears or no trace is left. Those traces' tokens count like any other finished trace's.
 """
 
 from __future__ import annotations
@@ -106,12 +111,18 @@ class DeepPruneMethod(Method):
             self.max_clusters,
             np.random.default_rng(seed),
         )
-        finishing, weights = self._finishing(clusters)
-        to_finish = [traces[i] for i in finishing]
+        rounds, fallback = self._finishing_rounds(clusters)
+        finishing: list[int] = []
+        weights: list[float] = []
+        for candidates in rounds:
+            engine.advance([traces[i] for i, _ in candidates], End())
+            finishing += [i for i, _ in candidates]
+            weights += [w for _, w in candidates]
+            if any(traces[i].answer is not None for i, _ in candidates):
+                break
         engine.stop([t for i, t in enumerate(traces) if i not in set(finishing)])
-        engine.advance(to_finish, End())
         return MethodOutcome(
-            predicted=checker.vote([t.answer for t in to_finish], weights),
+            predicted=checker.vote([traces[i].answer for i in finishing], weights),
             traces=traces,
             judge_calls=judge.pairs_scored - pairs_before,
             judge_tokens=judge.tokens_read - tokens_before,
@@ -119,16 +130,23 @@ class DeepPruneMethod(Method):
                 "clusters": len(clusters),
                 "cluster_sizes": sorted((len(c) for c in clusters), reverse=True),
                 "finished": finishing,
+                "finish": self.finish,
+                "fallback": fallback,
             },
         )
 
-    def _finishing(self, clusters: list[list[int]]) -> tuple[list[int], list[float]]:
-        """Positions of the traces that run to the end, and their vote weights."""
+    def _finishing_rounds(self, clusters: list[list[int]]) -> tuple[list[list[tuple[int, float]]], bool]:
+        """Groups of (position, vote weight) to finish in turn, and whether the all-singleton fallback applies.
+
+        The first group is the finishing rule's choice; each later one runs only if every trace finished
+        so far ended without an answer.
+        """
         if self.finish == "diversity":
-            return [c[0] for c in clusters], [float(len(c)) for c in clusters]
+            depth = max((len(c) for c in clusters), default=0)
+            return [[(c[r], float(len(c))) for c in clusters if len(c) > r] for r in range(depth)], False
         if all(len(c) == 1 for c in clusters):
-            chosen = [c[0] for c in clusters[: self.finish_singletons]]
-        else:
-            largest = max(clusters, key=len)  # first-formed cluster wins ties
-            chosen = largest[: self.finish_largest]
-        return chosen, [1.0] * len(chosen)
+            founders = [c[0] for c in clusters]
+            k3 = self.finish_singletons
+            return [[(i, 1.0) for i in founders[start : start + k3]] for start in range(0, len(founders), k3)], True
+        by_size = sorted(clusters, key=len, reverse=True)  # stable: the first-formed cluster wins ties
+        return [[(i, 1.0) for i in c[: self.finish_largest]] for c in by_size], False
