@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from deepprune.config_checks import check_int
 from deepprune.judges.backbone import BackboneJudge
 from deepprune.training.export import load_judge
 
@@ -19,10 +20,9 @@ class TrainedJudge(BackboneJudge):
 
     def __init__(self, path: str, batch_size: int = 64, device: str = "cpu") -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"judge.batch_size must be >= 1, got {batch_size}")
+        self.batch_size = check_int("judge.batch_size", batch_size)
         self.backbone, self.meta = load_judge(path, device)
         self.collate = self.backbone.collator()
-        self.batch_size, self.device = batch_size, torch.device(device)
+        self.device = torch.device(device)
         # Settings the judge was trained with (prefix truncation); callers can check theirs match.
         self.truncation = self.meta.get("truncation")
