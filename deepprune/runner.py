@@ -32,6 +32,7 @@ from deepprune.methods.base import Method
 from deepprune.methods.factory import build_method
 from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
 from deepprune.report.loggers import RunLogger
+from deepprune.report.provenance import run_inputs
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         engine.close()
     stats: ReadStats | None = getattr(engine, "read_stats", None)
     metrics = summarize(records, cfg, method, judge, stats, time.perf_counter() - started)
+    metrics.update(run_inputs(cfg, cfg.data.traces if cfg.engine.name == "replay" else None))
     metrics.update(engine.describe())
     atomic_write_json(run_dir / "metrics.json", metrics)
     logger.log_metrics(metrics)

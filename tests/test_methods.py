@@ -33,7 +33,7 @@ def counter():
 
 @pytest.fixture
 def toy_engine(tmp_path, counter):
-    return ReplayEngine(str(write_toy_file(tmp_path / "toy.jsonl")), counter, extract_answer=CHECKER.extract)
+    return ReplayEngine(str(write_toy_file(tmp_path / "toy.jsonl")), counter.path, extract_answer=CHECKER.extract)
 
 
 def problems(engine):
@@ -162,7 +162,7 @@ def test_deepconf_consensus_stops_sampling(tmp_path, counter):
     from deepprune.data.io import write_problems
 
     write_problems(path, [make_problem("u", "a", ["a"] * 10)])
-    engine = ReplayEngine(str(path), counter, extract_answer=CHECKER.extract)
+    engine = ReplayEngine(str(path), counter.path, extract_answer=CHECKER.extract)
     (spec,) = engine.problems()
     outcome = DeepConfMethod(None, "high", warmup=3, window=4, keep_top_percent=90, consensus_beta=0.95).run(
         spec, engine, CHECKER
@@ -172,7 +172,7 @@ def test_deepconf_consensus_stops_sampling(tmp_path, counter):
 
 
 def test_deepconf_without_confs_is_a_clear_error(tmp_path, counter):
-    engine = ReplayEngine(str(write_toy_file(tmp_path / "noconf.jsonl", confs=False)), counter)
+    engine = ReplayEngine(str(write_toy_file(tmp_path / "noconf.jsonl", confs=False)), counter.path)
     spec = next(iter(engine.problems()))
     with pytest.raises(ValueError, match="confs"):
         DeepConfMethod(None, warmup=2, window=4).run(spec, engine, CHECKER)
@@ -204,7 +204,7 @@ def test_offline_variants_match_reference(tmp_path, counter, seed):
     from deepprune.data.io import write_problems
 
     write_problems(tmp_path / "r.jsonl", [problem])
-    engine = ReplayEngine(str(tmp_path / "r.jsonl"), counter)
+    engine = ReplayEngine(str(tmp_path / "r.jsonl"), counter.path)
     (spec,) = engine.problems()
     reference_traces = [{"extracted_answer": t.answer, "confs": t.confs} for t in problem.traces]
     # The reference uses a 2048-token window; emulate a short window by patching its default.

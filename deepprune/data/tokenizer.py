@@ -1,14 +1,23 @@
-"""Token counting with the configured tokenizer (defaults to the bundled all-MiniLM-L6-v2 one).
+"""Token counting, and which tokenizer's units a trace file's counts are in.
 
-Replay counts prefix tokens with this tokenizer; traces from ``generate.py`` carry the generating
-model's own ``num_tokens``. Point ``tokenizer.path`` at the reasoning model's tokenizer for exact counts.
+A trace's prefix and its full length must be counted in one unit, or a stopped trace is charged in one
+tokenizer's units and a finished one in another's. ``generate.py`` records the tokenizer that counted
+``num_tokens`` (the reasoning model's); :func:`resolve_token_unit` decides, per recorded tokenizer, which
+tokenizer counts and whether the stored counts can be used.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
 from functools import lru_cache
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
 
 
 def bundled_minilm_path() -> str:
@@ -37,10 +46,85 @@ class TokenCounter:
             return text, len(offsets)
         return text[: offsets[k - 1][1]], k
 
+    def fingerprint(self) -> str:
+        """Identifies the tokenization itself, so a tokenizer moved to another directory still matches."""
+        return _fingerprint(self.tokenizer)
+
 
 @lru_cache(maxsize=8)
 def _load_tokenizer(path: str, trust_remote_code: bool) -> PreTrainedTokenizerBase:
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    try:
+        # Local only: a hub name must already be downloaded (runs never reach the network).
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+    except OSError as err:
+        raise FileNotFoundError(
+            f"tokenizer {path!r} not found locally: point data.tokenizer at a tokenizer directory "
+            f"(or download it first, e.g. huggingface-cli download {path})"
+        ) from err
     # We tokenise whole traces only to count/cut them, never to feed a 512-token encoder.
     tokenizer.model_max_length = 10**9
     return tokenizer
+
+
+def _fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        data = repr(sorted(tokenizer.get_vocab().items()))
+    else:
+        # Truncation/padding state changes with use; the vocabulary and pipeline decide the counts.
+        spec = json.loads(backend.to_str())
+        data = json.dumps({k: v for k, v in spec.items() if k not in ("truncation", "padding")}, sort_keys=True)
+    return hashlib.sha1(data.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TokenUnit:
+    """How one trace file's (or record's) tokens are counted.
+
+    ``counter`` counts prefixes, and full traces too unless ``use_stored_counts`` (the stored
+    ``num_tokens`` were counted by the same tokenizer, so they are used as is).
+    """
+
+    counter: TokenCounter
+    use_stored_counts: bool
+
+    @property
+    def name(self) -> str:
+        return self.counter.path
+
+
+def _same_tokenizer(recorded: str, counter: TokenCounter) -> bool:
+    if recorded == counter.path:
+        return True
+    if os.path.exists(recorded) and os.path.exists(counter.path):
+        if os.path.realpath(recorded) == os.path.realpath(counter.path):
+            return True
+    try:
+        other = TokenCounter(recorded)
+    except (OSError, ValueError):
+        return False
+    return other.fingerprint() == counter.fingerprint()
+
+
+def resolve_token_unit(configured: str | None, recorded: str | None, trust_remote_code: bool = False) -> TokenUnit:
+    """Pick the tokenizer that counts a record's tokens.
+
+    Args:
+        configured: ``data.tokenizer`` (None: the tokenizer the record names, else the bundled MiniLM).
+        recorded: the record's ``tokenizer`` field: which tokenizer counted its stored ``num_tokens``.
+        trust_remote_code: passed to the tokenizer loader.
+
+    Stored counts are used only when the counting tokenizer is the recorded one; otherwise both the
+    prefix and the full trace are counted with the counting tokenizer, and the caller logs that.
+    """
+    if configured is not None:
+        counter = TokenCounter(configured, trust_remote_code)
+        return TokenUnit(counter, recorded is not None and _same_tokenizer(recorded, counter))
+    if recorded is not None:
+        try:
+            return TokenUnit(TokenCounter(recorded, trust_remote_code), True)
+        except (OSError, ValueError) as err:
+            log.warning(
+                "the traces' tokenizer %r cannot be loaded here (%s); counting with the bundled MiniLM", recorded, err
+            )
+    return TokenUnit(TokenCounter(None, trust_remote_code), False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from omegaconf import DictConfig
 
 from deepprune.data.answers import AnswerChecker
-from deepprune.data.tokenizer import TokenCounter
 from deepprune.engines.base import Engine
 
 
@@ -17,8 +16,13 @@ def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
 
         if not cfg.data.traces:
             raise ValueError("engine=replay needs data.traces=FILE (a trace file in the project's format)")
-        counter = TokenCounter(cfg.data.tokenizer, trust_remote_code=cfg.data.trust_remote_code)
-        return ReplayEngine(cfg.data.traces, counter, on_error=cfg.data.on_error, extract_answer=checker.extract)
+        return ReplayEngine(
+            cfg.data.traces,
+            cfg.data.tokenizer,
+            on_error=cfg.data.on_error,
+            extract_answer=checker.extract,
+            trust_remote_code=cfg.data.trust_remote_code,
+        )
     if name == "vllm":
         from deepprune.engines.vllm_engine import VllmEngine
 

@@ -1,22 +1,32 @@
 """Replay engine: "generation" reads stored traces (from ``generate.py`` or any trace file).
 
-Advancing to a truncation rule cuts the stored text with the configured tokenizer; a DeepConf stop
-finds the first window of stored ``confs`` below the threshold. A trace's ``num_tokens`` is what the
-live engine would have generated up to that point, so token accounting matches online runs.
+Advancing to a truncation rule cuts the stored text with the counting tokenizer; a DeepConf stop finds
+the first window of stored ``confs`` below the threshold. A trace's ``num_tokens`` is what the live engine
+would have generated up to that point, so token accounting matches online runs.
+
+One unit per trace: prefixes and full traces are counted with the same tokenizer. The stored
+``num_tokens`` are used only when the record names the tokenizer that counted them and it is the counting
+one (``data.tokenizer``, or by default the recorded one); otherwise every length is recounted (logged).
+A stopped trace never costs more than its full length.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.schema import Problem, Trace
-from deepprune.data.tokenizer import TokenCounter
+from deepprune.data.tokenizer import TokenUnit, resolve_token_unit
 from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
+
+log = logging.getLogger(__name__)
 
 
 def first_window_below(confs: Sequence[float], threshold: float, window: int) -> int | None:
@@ -34,34 +44,82 @@ def first_window_below(confs: Sequence[float], threshold: float, window: int) ->
     return int(below[0]) + window - 1 if below.size else None
 
 
+@dataclass
+class _Stored:
+    """A handle's state: the stored trace and the unit its tokens are counted in."""
+
+    trace: Trace
+    unit: TokenUnit
+
+
 class ReplayEngine(Engine):
-    """Serves stored traces; ``start`` picks ``n`` of them (all, in stored order, when ``n`` covers the pool)."""
+    """Serves stored traces; ``start`` picks ``n`` of them (all, in stored order, when ``n`` covers the pool).
+
+    Args:
+        traces: the trace file.
+        tokenizer: ``data.tokenizer``; None counts with the tokenizer each record names (else MiniLM).
+        on_error: ``raise`` | ``skip`` for malformed records.
+        extract_answer: for traces stored without an ``answer`` key.
+        trust_remote_code: passed to tokenizer loading.
+    """
 
     name = "replay"
 
     def __init__(
         self,
         traces: str,
-        counter: TokenCounter,
+        tokenizer: str | None = None,
         on_error: str = "raise",
         extract_answer: Callable[[str], str | None] | None = None,
+        trust_remote_code: bool = False,
     ) -> None:
-        self.traces, self.counter, self.on_error, self.extract_answer = traces, counter, on_error, extract_answer
+        self.traces, self.tokenizer, self.on_error = traces, tokenizer, on_error
+        self.extract_answer, self.trust_remote_code = extract_answer, trust_remote_code
         self.read_stats = ReadStats()
+        self._units: dict[str | None, TokenUnit] = {}
+        self.recounted_problems = 0
 
     def problems(self) -> Iterator[ProblemSpec]:
         """Stream the trace file; skipped malformed records are counted in ``read_stats``."""
         for problem in read_problems(self.traces, self.on_error, self.read_stats, self.extract_answer):
+            if not self.unit_for(problem.tokenizer).use_stored_counts:
+                # Stored counts are in another (or an unknown) unit: full lengths are recounted on use.
+                for trace in problem.traces:
+                    trace.num_tokens = None
+                self.recounted_problems += 1
             yield ProblemSpec(id=problem.id, question=problem.question, gold=problem.gold, payload=problem)
 
+    def unit_for(self, recorded: str | None) -> TokenUnit:
+        """The token unit for records that name ``recorded`` as their counting tokenizer (cached)."""
+        if recorded not in self._units:
+            unit = resolve_token_unit(self.tokenizer, recorded, self.trust_remote_code)
+            if not unit.use_stored_counts:
+                log.warning(
+                    "%s: stored num_tokens were counted by %s, not by the counting tokenizer %s: "
+                    "recounting prefixes and full traces with %s",
+                    self.traces,
+                    recorded or "an unknown tokenizer",
+                    unit.name,
+                    unit.name,
+                )
+            self._units[recorded] = unit
+        return self._units[recorded]
+
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "traces": str(self.traces)}
+        units = sorted({u.name for u in self._units.values()})
+        return {
+            "engine": self.name,
+            "traces": str(self.traces),
+            "token_unit": units[0] if len(units) == 1 else units,
+            "recounted_problems": self.recounted_problems,
+        }
 
     def pool_size(self, problem: ProblemSpec) -> int:
         return len(problem.payload.traces)
 
     def start(self, problem: ProblemSpec, n: int | None, seed: int = 0) -> list[TraceHandle]:
         stored: Problem = problem.payload
+        unit = self.unit_for(stored.tokenizer)
         pool = len(stored.traces)
         n = pool if n is None else n
         if n > pool:
@@ -72,15 +130,10 @@ class ReplayEngine(Engine):
                 index=i,
                 final_answer=stored.traces[j].answer,
                 final_known=True,
-                state=stored.traces[int(j)],
+                state=_Stored(stored.traces[int(j)], unit),
             )
             for i, j in enumerate(order)
         ]
-
-    def total_tokens(self, trace: Trace) -> int:
-        if trace.num_tokens is None:
-            trace.num_tokens = self.counter.count(trace.text)
-        return trace.num_tokens
 
     def advance(self, traces: Sequence[TraceHandle], until: StopRule) -> None:
         for handle in traces:
@@ -88,28 +141,48 @@ class ReplayEngine(Engine):
                 self._advance_one(handle, until)
 
     def _advance_one(self, handle: TraceHandle, until: StopRule) -> None:
-        trace: Trace = handle.state
+        stored: _Stored = handle.state
+        trace, full = stored.trace, _full_tokens(stored)
         if isinstance(until, FirstTokens | ReasoningWords):
-            text, tokens = Truncator(until, self.counter).apply(trace.text)
+            text, tokens = Truncator(until, stored.unit.counter).apply(trace.text)
             if text != trace.text:
                 # Never move backwards: a trace already longer than the prefix keeps what it has.
+                tokens = min(tokens, full)
                 if tokens > handle.num_tokens:
                     handle.text, handle.num_tokens = text, tokens
-                    handle.confs = trace.confs[:tokens] if trace.confs is not None else None
+                    handle.confs = _confs_upto(trace, tokens, full)
                 return
         elif isinstance(until, ConfidenceBelow):
             if trace.confs is None:
                 raise ValueError("DeepConf needs per-token confidences ('confs') in the trace file")
             stop_at = first_window_below(trace.confs, until.threshold, until.window)
-            if stop_at is not None and stop_at + 1 < self.total_tokens(trace):
-                handle.num_tokens = stop_at + 1
-                handle.confs = trace.confs[: stop_at + 1]
+            if stop_at is not None:
+                # A window that first falls below the bar at the last token still stops the trace: the
+                # engine emits EOS there instead of the answer's end, as live and in the reference.
+                generated = len(trace.confs)
+                handle.num_tokens = min(full, math.ceil(full * (stop_at + 1) / generated))
+                handle.confs = list(trace.confs[: stop_at + 1])
                 # Token positions map to text only through the model's tokenizer; keep the text cut
                 # proportional so judges/inspection see roughly what was generated.
-                handle.text = trace.text[: int(len(trace.text) * (stop_at + 1) / max(len(trace.confs), 1))]
+                handle.text = trace.text[: int(len(trace.text) * (stop_at + 1) / generated)]
                 handle.stopped, handle.finish_reason = True, "confidence"
                 return
         elif not isinstance(until, End):
             raise TypeError(f"replay engine cannot stop at {until!r}")
-        handle.text, handle.num_tokens, handle.confs = trace.text, self.total_tokens(trace), trace.confs
+        handle.text, handle.num_tokens, handle.confs = trace.text, full, trace.confs
         handle.finished, handle.finish_reason, handle.answer = True, trace.finish_reason or "stop", trace.answer
+
+
+def _full_tokens(stored: _Stored) -> int:
+    trace = stored.trace
+    if trace.num_tokens is None:
+        trace.num_tokens = stored.unit.counter.count(trace.text)
+    return trace.num_tokens
+
+
+def _confs_upto(trace: Trace, tokens: int, full: int) -> list[float] | None:
+    """The confidences of the first ``tokens`` tokens (``confs`` are in the generator's units)."""
+    if trace.confs is None:
+        return None
+    generated = len(trace.confs)
+    return list(trace.confs[: tokens if generated == full else math.ceil(generated * tokens / max(full, 1))])

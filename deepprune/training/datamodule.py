@@ -21,7 +21,7 @@ from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.pairs import PrefixPairExample, build_pairs, split_by_problem
 from deepprune.data.schema import Problem
-from deepprune.data.tokenizer import TokenCounter
+from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import Truncator, make_truncation
 from deepprune.training.backbones import PairItem
 from deepprune.training.sampler import OversamplingSampler
@@ -117,8 +117,12 @@ class JudgeDataModule(pl.LightningDataModule):
             return
         splits = split_problems(self.data_cfg, self._read)
         rule = make_truncation(self.truncation_cfg.name, self.truncation_cfg.k, self.truncation_cfg.get("words"))
-        counter = TokenCounter(self.data_cfg.get("tokenizer"), bool(self.data_cfg.get("trust_remote_code", False)))
-        truncator = Truncator(rule, counter)
+        # Prefixes are cut in the unit prune.py's replay will cut them in: data.tokenizer, else the traces' own.
+        recorded = next((p.tokenizer for problems in splits.values() for p in problems if p.tokenizer), None)
+        unit = resolve_token_unit(
+            self.data_cfg.get("tokenizer"), recorded, bool(self.data_cfg.get("trust_remote_code", False))
+        )
+        truncator = Truncator(rule, unit.counter)
         per_problem, seed = int(self.data_cfg.pairs_per_problem), int(self.data_cfg.seed)
         self.examples = {
             name: build_pairs(problems, truncator, self.checker, per_problem, seed) for name, problems in splits.items()
