@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems
 from deepprune.data.pairs import build_pairs
-from deepprune.data.tokenizer import TokenCounter
+from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import Truncator, make_truncation
 from deepprune.engines.base import Engine, ProblemSpec
 from deepprune.engines.factory import build_engine
@@ -162,10 +162,14 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     checker = build_checker(cfg)
     judge = build_judge(cfg.judge, checker)
     warn_on_truncation_mismatch(judge, cfg)
-    counter = TokenCounter(cfg.data.tokenizer, trust_remote_code=cfg.data.trust_remote_code)
-    truncator = Truncator(make_truncation(cfg.truncation.name, cfg.truncation.k, cfg.truncation.get("words")), counter)
     stats = ReadStats()
-    problems = read_problems(cfg.data.test, cfg.data.on_error, stats, checker.extract)
+    problems = list(read_problems(cfg.data.test, cfg.data.on_error, stats, checker.extract))
+    # Prefixes in the unit replay cuts them in: data.tokenizer, else the tokenizer the traces name.
+    recorded = next((p.tokenizer for p in problems if p.tokenizer), None)
+    unit = resolve_token_unit(cfg.data.tokenizer, recorded, cfg.data.trust_remote_code)
+    truncator = Truncator(
+        make_truncation(cfg.truncation.name, cfg.truncation.k, cfg.truncation.get("words")), unit.counter
+    )
     pairs = build_pairs(
         tqdm(problems, desc="pairs", unit="problem"), truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed
     )
@@ -195,6 +199,8 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),
         "skipped_records": stats.skipped,
         "skipped_errors": stats.errors,
+        "token_unit": unit.name,
+        **run_inputs(cfg, cfg.data.test),
     }
     roc_path = plot_roc_from_scores(
         scores, labels, run_dir / "roc.png", f"judge={judge.name}, {cfg.truncation.name} k={cfg.truncation.k}"
