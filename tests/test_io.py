@@ -1,4 +1,5 @@
 import gzip
+import io
 import json
 import logging
 import math
@@ -150,17 +151,21 @@ def test_non_utf8_line_names_file_line_and_skip_reads_the_rest(tmp_path, suffix)
     assert stats.skipped == 1
 
 
-def _truncated_gzip(path, records, keep_fraction):
-    data = gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode(), mtime=0)
-    path.write_bytes(data[: int(len(data) * keep_fraction)])
-    return path
+def _gzip_lines(path, records):
+    """A .gz whose record i ends at ``ends[i]`` compressed bytes (a sync flush after each line)."""
+    buffer, ends = io.BytesIO(), []
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+        for record in records:
+            handle.write((json.dumps(record) + "\n").encode())
+            handle.flush()
+            ends.append(buffer.tell())
+    path.write_bytes(buffer.getvalue())
+    return path, ends
 
 
 def test_truncated_gzip_names_file_and_records_read(tmp_path):
-    # Incompressible question text, so the cut lands inside the third record's compressed bytes.
-    rng = np.random.default_rng(0)
-    records = [{**good(f"p{i}"), "question": rng.bytes(3000).hex()} for i in range(4)]
-    path = _truncated_gzip(tmp_path / "torn.jsonl.gz", records, 0.6)
+    path, ends = _gzip_lines(tmp_path / "torn.jsonl.gz", [good(f"p{i}") for i in range(4)])
+    path.write_bytes(path.read_bytes()[: (ends[1] + ends[2]) // 2])  # the stream stops inside the third record
     with pytest.raises(TraceFormatError) as err:
         list(read_problems(path))
     message = str(err.value)
@@ -172,9 +177,19 @@ def test_truncated_gzip_names_file_and_records_read(tmp_path):
 
 
 def test_missing_gzip_trailer_is_an_error_after_all_records(tmp_path):
-    path = _truncated_gzip(tmp_path / "t.jsonl.gz", [good("a"), good("b")], 1.0)
+    path, _ = _gzip_lines(tmp_path / "t.jsonl.gz", [good("a"), good("b")])
     path.write_bytes(path.read_bytes()[:-4])  # the size field of the trailer is gone
-    with pytest.raises(TraceFormatError, match="2 records were read before it"):
+    with pytest.raises(TraceFormatError, match=r"t.jsonl.gz:3: field '<gzip>'.*2 records were read before it"):
+        list(read_problems(path))
+
+
+def test_corrupt_gzip_data(tmp_path):
+    path, ends = _gzip_lines(tmp_path / "c.jsonl.gz", [good("a"), good("b")])
+    data = bytearray(path.read_bytes())
+    data[ends[0] + 2 : ends[0] + 12] = b"\xff" * 10  # garbage inside the second record's deflate data
+    path.write_bytes(bytes(data))
+    # Damage is found a read buffer at a time: the error may name an earlier line than the damaged one.
+    with pytest.raises(TraceFormatError, match=r"c.jsonl.gz:[12]: field '<gzip>': compressed stream is truncated"):
         list(read_problems(path))
 
 

@@ -77,11 +77,15 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
                     continue
                 yield line_number, _decode_line(raw, path, line_number)
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
-            # The line in progress is lost with the stream; the lines before it were complete.
+            # The line in progress is lost with the stream; the lines before it were complete. Corrupt
+            # data is detected a read buffer at a time, so the line named may precede the damage.
             yield (
                 line_number + 1,
                 TraceFormatError(
-                    str(path), line_number + 1, "<gzip>", f"compressed stream is truncated or corrupt ({err})"
+                    str(path),
+                    line_number + 1,
+                    "<gzip>",
+                    f"compressed stream is truncated or corrupt; nothing from here on can be read ({err})",
                 ),
             )
 
