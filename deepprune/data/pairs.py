@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepprune.config_checks import check_int
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.schema import Problem
 from deepprune.data.truncation import Truncator
@@ -43,6 +44,7 @@ def build_pairs(
     seed: int = 0,
 ) -> list[PrefixPairExample]:
     """Seeded pairs of truncated traces for every problem (each prefix truncated once)."""
+    pairs_per_problem = check_int("data.pairs_per_problem", pairs_per_problem)
     examples: list[PrefixPairExample] = []
     for problem in problems:
         answered = [t for t in problem.traces if t.answer is not None]

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from deepprune.config_checks import check_int
 from deepprune.data.tokenizer import TokenCounter
 
 DEFAULT_REASONING_WORDS = ("wait", "alternatively", "hmm", "but", "so", "therefore", "let me", "check")
@@ -22,8 +23,7 @@ class FirstTokens:
     k: int
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"truncation.k must be >= 1, got {self.k}")
+        object.__setattr__(self, "k", check_int("truncation.k", self.k))
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,7 @@ class ReasoningWords:
     pattern: re.Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise ValueError(f"truncation.k must be >= 1, got {self.k}")
+        object.__setattr__(self, "k", check_int("truncation.k", self.k))
         if not self.words:
             raise ValueError("truncation.words must not be empty")
         # Longest first so "let me" wins over a shorter marker starting at the same place.
@@ -58,9 +57,9 @@ TruncationRule = FirstTokens | ReasoningWords
 def make_truncation(name: str, k: int, words: Sequence[str] | None = None) -> TruncationRule:
     """Build a rule from config (``truncation.name`` / ``truncation.k`` / ``truncation.words``)."""
     if name == "first_tokens":
-        return FirstTokens(int(k))
+        return FirstTokens(k)
     if name == "reasoning_words":
-        return ReasoningWords(int(k), tuple(words) if words else DEFAULT_REASONING_WORDS)
+        return ReasoningWords(k, tuple(words) if words else DEFAULT_REASONING_WORDS)
     raise ValueError(f"truncation.name must be 'first_tokens' or 'reasoning_words', got {name!r}")
 
 

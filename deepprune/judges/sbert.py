@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deepprune.config_checks import check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
 
@@ -19,11 +20,11 @@ class SbertJudge(Judge):
 
     def __init__(self, path: str | None = None, batch_size: int = 64, device: str = "cpu") -> None:
         super().__init__()
+        self.batch_size = check_int("judge.batch_size", batch_size)  # before the model loads
         from sentence_transformers import SentenceTransformer
 
         self.path = path or bundled_minilm_path()
         self.model = SentenceTransformer(self.path, device=device)
-        self.batch_size = batch_size
         self._cache: dict[str, np.ndarray] = {}
 
     def reset(self) -> None:

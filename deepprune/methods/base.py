@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepprune.config_checks import check_int
 from deepprune.data.answers import AnswerChecker
 from deepprune.engines.base import Engine, ProblemSpec, TraceHandle
 from deepprune.judges.base import Judge
@@ -34,9 +35,7 @@ class Method(ABC):
     needs_judge: bool = False
 
     def __init__(self, n: int | None) -> None:
-        if n is not None and n < 1:
-            raise ValueError(f"method.n must be >= 1 or null, got {n}")
-        self.n = n
+        self.n = None if n is None else check_int("method.n", n)
 
     @abstractmethod
     def run(

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import AnswerChecker
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, TraceHandle
 from deepprune.judges.base import Judge
@@ -69,15 +70,17 @@ class DeepConfMethod(Method):
         consensus_beta: float | None = None,
     ) -> None:
         super().__init__(n)
-        if warmup < 1 or (n is not None and warmup > n):
-            raise ValueError(f"method.warmup must be in [1, method.n={n}], got {warmup}")
-        if not 0 < keep_top_percent <= 100:
-            raise ValueError(f"method.keep_top_percent must be in (0, 100], got {keep_top_percent}")
-        if consensus_beta is not None and not 0.5 < consensus_beta <= 1.0:
-            raise ValueError(f"method.consensus_beta must be in (0.5, 1] or null, got {consensus_beta}")
+        warmup = check_int("method.warmup", warmup)
+        if self.n is not None and warmup > self.n:
+            raise ValueError(f"method.warmup must be in [1, method.n={self.n}], got {warmup}")
         self.name = f"deepconf_{variant}"
-        self.warmup, self.window = warmup, window
-        self.keep_top_percent, self.consensus_beta = keep_top_percent, consensus_beta
+        self.warmup, self.window = warmup, check_int("method.window", window)
+        self.keep_top_percent = check_range("method.keep_top_percent", keep_top_percent, 0, 100, low_open=True)
+        self.consensus_beta = (
+            None
+            if consensus_beta is None
+            else check_range("method.consensus_beta", consensus_beta, 0.5, 1, low_open=True)
+        )
 
     def threshold(self, warmup_scores: Sequence[float]) -> float:
         """Keeping the top p% of warmup traces puts the bar at their (100 - p)-th percentile."""
@@ -186,7 +189,8 @@ class DeepConfOfflineMethod(Method):
         super().__init__(n)
         if variant not in OFFLINE_VARIANTS:
             raise ValueError(f"method.variant must be one of {OFFLINE_VARIANTS}, got {variant!r}")
-        self.variant, self.window, self.tail_tokens = variant, window, tail_tokens
+        self.variant = variant
+        self.window, self.tail_tokens = check_int("method.window", window), check_int("method.tail_tokens", tail_tokens)
         self.name = f"deepconf_offline_{variant}"
 
     def score(self, confs: Sequence[float]) -> float:

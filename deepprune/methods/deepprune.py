@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import TruncationRule
 from deepprune.engines.base import End, Engine, ProblemSpec
@@ -80,17 +81,12 @@ class DeepPruneMethod(Method):
         super().__init__(n)
         if finish not in ("paper", "diversity"):
             raise ValueError(f"method.finish must be 'paper' or 'diversity', got {finish!r}")
-        for key, value in (
-            ("max_compare", max_compare),
-            ("max_clusters", max_clusters),
-            ("finish_largest", finish_largest),
-            ("finish_singletons", finish_singletons),
-        ):
-            if value < 1:
-                raise ValueError(f"method.{key} must be >= 1, got {value}")
-        self.truncation, self.threshold = truncation, threshold
-        self.max_compare, self.max_clusters = max_compare, max_clusters
-        self.finish, self.finish_largest, self.finish_singletons = finish, finish_largest, finish_singletons
+        self.truncation, self.threshold = truncation, check_range("method.threshold", threshold, 0, 1)
+        self.max_compare = check_int("method.max_compare", max_compare)
+        self.max_clusters = check_int("method.max_clusters", max_clusters)
+        self.finish = finish
+        self.finish_largest = check_int("method.finish_largest", finish_largest)
+        self.finish_singletons = check_int("method.finish_singletons", finish_singletons)
 
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
