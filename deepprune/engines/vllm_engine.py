@@ -21,6 +21,7 @@ token, computed from the ``logprobs_k`` raw logprobs vLLM returns.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import math
@@ -37,10 +38,35 @@ from deepprune.data.benchmarks import BenchmarkProblem, load_benchmark
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
 from deepprune.engines.logits_processors import CONF_STOP, WORDS_STOP, MarkerCounter
+from deepprune.training.backbones import check_custom_code
 
 log = logging.getLogger(__name__)
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def project_builder(spec: str) -> Callable[[Any], Any]:
+    """The function named by ``model.builder`` (``module:function``), which must belong to this package.
+
+    A config value must not be able to call arbitrary code (``os:system``), so only functions defined in
+    ``deepprune`` modules are accepted.
+    """
+    module_name, _, name = spec.partition(":")
+    allowed = (
+        "model.builder must name a function of the deepprune package "
+        "(e.g. deepprune.engines.tiny_model:build_tiny_model)"
+    )
+    if not name or module_name.split(".")[0] != "deepprune":
+        raise ValueError(f"model.builder={spec!r}: {allowed}")
+    try:
+        module = import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"model.builder={spec!r}: cannot import {module_name} ({err})") from err
+    function = getattr(module, name, None)
+    # Names imported into a deepprune module from elsewhere (shutil.rmtree, ...) do not count as ours.
+    if not inspect.isfunction(function) or not str(function.__module__).startswith("deepprune."):
+        raise ValueError(f"model.builder={spec!r}: {allowed}")
+    return function
 
 
 def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
@@ -53,8 +79,7 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
     builder = model_cfg.get("builder")
     path = model_cfg.get("path")
     if builder:
-        module, _, name = str(builder).partition(":")
-        return str(getattr(import_module(module), name)(path))
+        return str(project_builder(str(builder))(path))
     if not path:
         raise ValueError("model.path is not set: point it at a local model directory (config.json + weights)")
     local = Path(str(path)).expanduser()
@@ -176,7 +201,9 @@ class VllmEngine(Engine):
         from transformers import AutoTokenizer
 
         # The model's own Hugging Face tokenizer renders prompts (vLLM's wrapper of it is internal).
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            model_path, trust_remote_code=trust_remote_code, local_files_only=True
+        )
         self.eos_id = self.tokenizer.eos_token_id
         if self.eos_id is None:
             raise ValueError(f"the tokenizer at {model_path} has no eos_token_id (needed to stop traces)")
@@ -194,6 +221,7 @@ class VllmEngine(Engine):
             # Only read by the CPU backend; an explicit environment setting wins.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine.cpu_kvcache_space))
         path = resolve_model_path(model)
+        check_custom_code(path, bool(model.get("trust_remote_code", False)), "model.trust_remote_code")
         max_tokens = engine.get("max_tokens") or model.get("max_tokens")
         if not max_tokens:
             raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")

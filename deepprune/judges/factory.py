@@ -22,7 +22,12 @@ def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
     if name == "trained":
         from deepprune.judges.trained import TrainedJudge
 
-        return TrainedJudge(path=cfg.path, batch_size=cfg.get("batch_size", 64), device=cfg.get("device", "cpu"))
+        return TrainedJudge(
+            path=cfg.path,
+            batch_size=cfg.get("batch_size", 64),
+            device=cfg.get("device", "cpu"),
+            trust_remote_code=bool(cfg.get("trust_remote_code", False)),
+        )
     if name == "zero_shot":
         from deepprune.judges.zero_shot import ZeroShotJudge
 

@@ -13,6 +13,7 @@ import numpy as np
 from deepprune.config_checks import check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
+from deepprune.training.backbones import resolve_model_path
 
 
 class SbertJudge(Judge):
@@ -23,8 +24,9 @@ class SbertJudge(Judge):
         self.batch_size = check_int("judge.batch_size", batch_size)  # before the model loads
         from sentence_transformers import SentenceTransformer
 
-        self.path = path or bundled_minilm_path()
-        self.model = SentenceTransformer(self.path, device=device)
+        # A local directory (or an already cached hub id): weights are never downloaded at run time.
+        self.path = resolve_model_path(path) if path else bundled_minilm_path()
+        self.model = SentenceTransformer(self.path, device=device, local_files_only=True)
         self._cache: dict[str, np.ndarray] = {}
 
     def reset(self) -> None:

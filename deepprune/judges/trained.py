@@ -18,10 +18,11 @@ class TrainedJudge(BackboneJudge):
 
     name = "trained"
 
-    def __init__(self, path: str, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, path: str, batch_size: int = 64, device: str = "cpu", trust_remote_code: bool = False) -> None:
         super().__init__()
         self.batch_size = check_int("judge.batch_size", batch_size)
-        self.backbone, self.meta = load_judge(path, device)
+        # Only the caller (judge.trust_remote_code) may allow the judge's model code to run, never judge.json.
+        self.backbone, self.meta = load_judge(path, device, trust_remote_code=trust_remote_code)
         self.collate = self.backbone.collator()
         self.device = torch.device(device)
         # Settings the judge was trained with (prefix truncation); callers can check theirs match.

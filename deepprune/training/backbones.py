@@ -32,6 +32,30 @@ DEFAULT_PROMPT = (
 )
 
 
+def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str) -> None:
+    """Refuse, naming ``flag``, a model that only loads by running its own Python code (``auto_map``).
+
+    Transformers would refuse too, but its message asks for a Python argument; this one names the config
+    key, the only place that may allow it.
+    """
+    import json
+
+    from transformers import CONFIG_MAPPING
+
+    config_file = Path(model_dir) / "config.json"
+    if trust_remote_code or not config_file.is_file():
+        return
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{config_file}: not valid JSON ({err})") from err
+    if isinstance(config, dict) and config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
+        raise ValueError(
+            f"{config_file}: model_type {config.get('model_type')!r} is defined by Python files shipped with the "
+            f"model (auto_map); they run only with {flag}=true on the command line: review them first"
+        )
+
+
 def resolve_model_path(path: str | None, key: str = "judge.path") -> str:
     """A local directory holding the weights at ``path`` (a directory or a hub id already cached).
 
@@ -76,7 +100,7 @@ def make_tiny_qwen3(
     out_dir = Path(out_dir)
     if (out_dir / "config.json").exists() and (out_dir / "tokenizer_config.json").exists():
         return str(out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or bundled_minilm_path())
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path or bundled_minilm_path(), local_files_only=True)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
@@ -106,6 +130,9 @@ def _apply_peft(model: nn.Module, cfg: DictConfig, adapter_dir: str | None) -> n
     from peft import LoraConfig, PeftModel, get_peft_model
 
     if adapter_dir is not None:
+        # peft treats a path without adapter_config.json as a hub id: never let it go looking online.
+        if not (Path(adapter_dir) / "adapter_config.json").is_file():
+            raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json (not a peft LoRA adapter directory)")
         return PeftModel.from_pretrained(model, adapter_dir, is_trainable=False)
     lora = _lora_cfg(cfg)
     if not lora.get("enabled", False):
@@ -216,6 +243,7 @@ class JudgeBackbone(nn.Module):
         from transformers import AutoTokenizer
 
         trust = bool(self.cfg.get("trust_remote_code", False))
+        check_custom_code(model_path, trust, "judge.trust_remote_code")
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_path or model_path, trust_remote_code=trust, local_files_only=True
         )
@@ -246,18 +274,29 @@ class JudgeBackbone(nn.Module):
             self.model.save_pretrained(out_dir / "model")
             files["model"] = "model"
         if self.head is not None:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
-                      str(out_dir / "head.safetensors"))
+            save_file(
+                {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()},
+                str(out_dir / "head.safetensors"),
+            )
             files["head"] = "head.safetensors"
         self.tokenizer.save_pretrained(out_dir / "tokenizer")
         return files
 
     def load_head(self, path: Path) -> None:
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         if self.head is None:
             raise ValueError(f"{path}: this backbone has no head to load")
-        self.head.load_state_dict(load_file(str(path)))
+        try:
+            state = load_file(str(path))
+        except SafetensorError as err:
+            raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
+        try:
+            self.head.load_state_dict(state)
+        except RuntimeError as err:
+            reason = " ".join(str(err).split())
+            raise ValueError(f"{path}: the head's tensors do not fit this backbone ({reason})") from err
 
     def enable_gradient_checkpointing(self, base: nn.Module) -> None:
         if self.cfg.get("gradient_checkpointing", False):
