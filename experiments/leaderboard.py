@@ -7,7 +7,9 @@ DIR/pareto.png; prints the Markdown table.
 """
 
 import argparse
+import logging
 
+from deepprune.cli import run_guarded
 from deepprune.report.leaderboard import write_leaderboard
 
 
@@ -20,4 +22,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    run_guarded(main)

@@ -21,22 +21,47 @@ from deepprune.report.judge_metrics import save_figure
 log = logging.getLogger(__name__)
 
 
+# What a table row needs from a prune.py metrics.json ("method" first: it marks a prune.py run).
+_REQUIRED = ("method", "total_tokens", "accuracy", "num_problems")
+
+
+def _read_metrics(file: Path) -> dict[str, Any] | None:
+    """A prune.py run's metrics, or None (with a warning naming the file) for anything else."""
+    try:
+        metrics = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        log.warning("skipping %s: unreadable metrics (%s)", file, err)
+        return None
+    if not isinstance(metrics, dict):
+        log.warning("skipping %s: expected a JSON object, got %s", file, type(metrics).__name__)
+        return None
+    if "method" not in metrics:  # e.g. an eval_judge.py or train.py run
+        log.info("skipping %s: not a prune.py run", file)
+        return None
+    for key in _REQUIRED[1:]:
+        if not isinstance(metrics.get(key), int | float):
+            log.warning("skipping %s: field '%s' is %r, expected a number", file, key, metrics.get(key))
+            return None
+    return metrics
+
+
 def load_runs(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
-    """metrics.json of each path (a run dir, a sweep dir containing runs, or the file itself)."""
+    """metrics.json of each path (a run dir, a sweep dir containing runs, or the file itself).
+
+    A corrupt or incomplete metrics.json is skipped with a warning naming it; the other runs still count.
+    """
     runs = []
     for path in map(Path, paths):
         files = [path] if path.is_file() else sorted(path.rglob("metrics.json"))
         if not files:
             raise FileNotFoundError(f"no metrics.json under {path}")
         for file in files:
-            metrics = json.loads(file.read_text())
-            if "method" not in metrics:  # e.g. an eval_judge.py or train.py run
-                log.info("skipping %s: not a prune.py run", file)
-                continue
-            metrics["_path"] = str(file.parent)
-            runs.append(metrics)
+            metrics = _read_metrics(file)
+            if metrics is not None:
+                metrics["_path"] = str(file.parent)
+                runs.append(metrics)
     if not runs:
-        raise ValueError("none of the given directories holds prune.py metrics")
+        raise ValueError("none of the given directories holds readable prune.py metrics")
     return runs
 
 
@@ -87,12 +112,37 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
 def render_csv(runs: list[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["method", "model", "benchmark", "engine", "judge", "threshold", "total_tokens", "accuracy",
-                     "num_problems", "judge_calls", "run_dir"])
+    writer.writerow(
+        [
+            "method",
+            "model",
+            "benchmark",
+            "engine",
+            "judge",
+            "threshold",
+            "total_tokens",
+            "accuracy",
+            "num_problems",
+            "judge_calls",
+            "run_dir",
+        ]
+    )
     for run in runs:
-        writer.writerow([row_label(run), run.get("model"), run.get("benchmark"), run.get("engine"), run.get("judge"),
-                         run.get("threshold"), run["total_tokens"], run["accuracy"], run["num_problems"],
-                         run.get("judge_calls"), run["_path"]])
+        writer.writerow(
+            [
+                row_label(run),
+                run.get("model"),
+                run.get("benchmark"),
+                run.get("engine"),
+                run.get("judge"),
+                run.get("threshold"),
+                run["total_tokens"],
+                run["accuracy"],
+                run["num_problems"],
+                run.get("judge_calls"),
+                run["_path"],
+            ]
+        )
     return buffer.getvalue()
 
 
@@ -109,15 +159,26 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
         group = [r for r in runs if column_label(r) == column]
         for run in group:
             ax.scatter(run["total_tokens"], 100 * run["accuracy"], s=40)
-            ax.annotate(row_label(run), (run["total_tokens"], 100 * run["accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 4))
+            ax.annotate(
+                row_label(run),
+                (run["total_tokens"], 100 * run["accuracy"]),
+                fontsize=7,
+                textcoords="offset points",
+                xytext=(4, 4),
+            )
         front, best = [], -1.0
         for run in sorted(group, key=lambda r: r["total_tokens"]):
             if run["accuracy"] > best:
                 front.append(run)
                 best = run["accuracy"]
-        ax.step([r["total_tokens"] for r in front], [100 * r["accuracy"] for r in front], where="post",
-                color="grey", linewidth=0.8, label="Pareto front")
+        ax.step(
+            [r["total_tokens"] for r in front],
+            [100 * r["accuracy"] for r in front],
+            where="post",
+            color="grey",
+            linewidth=0.8,
+            label="Pareto front",
+        )
         ax.set(xlabel="total tokens", ylabel="accuracy (%)", title=column)
         ax.set_xscale("log")
         ax.legend(loc="lower right", fontsize=7)
@@ -133,8 +194,10 @@ def sweep_summary(runs: list[dict[str, Any]], out_dir: Path) -> str:
         raise ValueError("no runs with a method.threshold to summarise")
     lines = ["| threshold | accuracy | total tokens | judge calls | run |", "|---:|---:|---:|---:|---|"]
     for r in sweep:
-        lines.append(f"| {r['threshold']} | {100 * r['accuracy']:.1f} | {r['total_tokens']:,.0f} | "
-                     f"{r.get('judge_calls', 0):,.0f} | {r['_path']} |")
+        lines.append(
+            f"| {r['threshold']} | {100 * r['accuracy']:.1f} | {r['total_tokens']:,.0f} | "
+            f"{r.get('judge_calls', 0):,.0f} | {r['_path']} |"
+        )
     table = "\n".join(lines) + "\n"
     atomic_write_text(out_dir / "sweep.md", table)
 
