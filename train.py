@@ -15,8 +15,11 @@ from deepprune.cli import entry
 
 @entry("train")
 def main(cfg: DictConfig) -> None:
+    from deepprune.training.export import check_checkpoint
     from deepprune.training.run import train
 
+    if cfg.get("ckpt_path"):
+        check_checkpoint(str(cfg.ckpt_path))
     train(cfg, HydraConfig.get().runtime.output_dir)
 
 

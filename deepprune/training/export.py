@@ -1,4 +1,4 @@
-"""Export a trained judge to ``DIR/judge/`` and load it back (used by ``TrainedJudge``).
+"""Export a trained judge to ``DIR/judge/`` and load it back (used by ``TrainedJudge``); check resume checkpoints.
 
 Layout::
 
@@ -16,7 +16,9 @@ Only safetensors are read back; remote code runs only if the caller passes ``jud
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,31 @@ def export_judge(
     }
     atomic_write_json(judge_dir / "judge.json", meta)
     return judge_dir
+
+
+def check_checkpoint(ckpt_path: str) -> None:
+    """Fail with one line naming ``ckpt_path`` when it is not a readable Lightning checkpoint to resume from.
+
+    Lightning's own failure on a truncated or foreign file is a deep torch/zip traceback. Its aliases
+    (``last``, ``best``, ``hpc``, ``registry``) and remote URLs are left to Lightning. With ``mmap`` the
+    check reads the archive's index, not the tensors.
+    """
+    if ckpt_path in ("last", "best", "hpc", "registry") or ckpt_path.startswith("registry:") or "://" in ckpt_path:
+        return
+    file = Path(ckpt_path)
+    if not file.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path}: no such file (resume from RUN_DIR/checkpoints/last.ckpt)")
+    if not zipfile.is_zipfile(file):
+        raise ValueError(f"ckpt_path={ckpt_path}: not a PyTorch checkpoint (no zip archive: truncated or another file)")
+    try:
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError) as err:
+        reason = str(err).split(". ")[0]
+        raise ValueError(f"ckpt_path={ckpt_path}: unreadable checkpoint ({reason})") from err
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise ValueError(
+            f"ckpt_path={ckpt_path}: not a Lightning checkpoint (no 'state_dict'); use one written by train.py"
+        )
 
 
 def _read_meta(meta_path: Path) -> dict[str, Any]:
