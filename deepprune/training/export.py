@@ -155,6 +155,8 @@ def load_judge(
         backbone = build_backbone(cfg, adapter, model_path, str(judge_dir / files["tokenizer"]))
         if files.get("head"):
             backbone.load_head(judge_dir / files["head"])
+    except FileNotFoundError:
+        raise  # already names the missing file
     except (OSError, RuntimeError, SafetensorError) as err:
         # Truncated or mismatched weights: name the judge, keep the library's reason.
         reason = " ".join(str(err).split())
