@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepprune.data.schema import Problem, TraceFormatError, problem_from_record
+from deepprune.data.schema import Problem, TraceFormatError, confs_as_array, problem_from_record
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,11 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
             for line_number, raw in enumerate(handle, start=1):
                 if not raw.strip():
                     continue
-                yield line_number, _decode_line(raw, path, line_number)
+                record = _utf8(raw, path, line_number)
+                del raw  # one copy of a large line at a time: the str while parsing, then the record
+                if isinstance(record, str):
+                    record = _parse_json(record, path, line_number)
+                yield line_number, record
         except (EOFError, zlib.error, gzip.BadGzipFile) as err:
             # The line in progress is lost with the stream; the lines before it were complete. Corrupt
             # data is detected a read buffer at a time, so the line named may precede the damage.
@@ -90,15 +94,20 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, Any]]:
             )
 
 
-def _decode_line(raw: bytes, path: Path, line_number: int) -> Any:
+def _utf8(raw: bytes, path: Path, line_number: int) -> str | TraceFormatError:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return TraceFormatError(
             str(path), line_number, "<encoding>", f"not UTF-8: byte {raw[err.start]:#04x} at offset {err.start}"
         )
+
+
+def _parse_json(line: str, path: Path, line_number: int) -> Any:
     try:
-        return json.loads(text)
+        # The hook turns each trace's confs into an array as soon as that trace is parsed, so a record's
+        # confidences never all exist as Python floats (32 bytes each instead of 8).
+        return json.loads(line, object_hook=confs_as_array)
     except json.JSONDecodeError as err:
         return TraceFormatError(str(path), line_number, "<json>", f"invalid JSON: {err.msg}")
 

@@ -149,25 +149,44 @@ def problem_from_record(
     return problem
 
 
-def _confs_array(confs: Any, text: str, num_tokens: int | None, path: str, line: int, name: str) -> np.ndarray | None:
-    """Validated per-token confidences as a float64 array (one per stored token, all finite)."""
-    _expect(confs, (list, type(None)), path, line, name)
-    if confs is None:
-        return None
+def confs_as_array(obj: dict[str, Any]) -> dict[str, Any]:
+    """``json.loads`` object hook: a ``confs`` list of numbers becomes a float64 array.
+
+    Anything else is left as it is for :func:`problem_from_record` to report.
+    """
+    confs = obj.get("confs")
+    if type(confs) is list and _numbers_only(confs):
+        try:
+            obj["confs"] = np.asarray(confs, dtype=np.float64)
+        except OverflowError:
+            pass  # an integer beyond float range: reported by problem_from_record
+    return obj
+
+
+def _numbers_only(values: list) -> bool:
     # One pass over the element types (a per-element isinstance loop took 5 s on a 12.8M-value record);
     # bool is excluded because numpy would turn `true` into 1.0.
-    if not set(map(type, confs)) <= {float, int}:
-        raise TraceFormatError(path, line, name, "expected a list of numbers")
-    try:
-        values = np.asarray(confs, dtype=np.float64)
-    except OverflowError:
-        raise TraceFormatError(path, line, name, "must be finite, got an integer beyond float range") from None
-    bad = np.flatnonzero(~np.isfinite(values))
+    return set(map(type, values)) <= {float, int}
+
+
+def _confs_array(confs: Any, text: str, num_tokens: int | None, path: str, line: int, name: str) -> np.ndarray | None:
+    """Validated per-token confidences as a float64 array (one per stored token, all finite)."""
+    if confs is None:
+        return None
+    if not isinstance(confs, np.ndarray):  # already a float64 array when parsed with confs_as_array
+        _expect(confs, list, path, line, name)
+        if not _numbers_only(confs):
+            raise TraceFormatError(path, line, name, "expected a list of numbers")
+        try:
+            confs = np.asarray(confs, dtype=np.float64)
+        except OverflowError:
+            raise TraceFormatError(path, line, name, "must be finite, got an integer beyond float range") from None
+    bad = np.flatnonzero(~np.isfinite(confs))
     if bad.size:
         # JSON NaN/Infinity parse as floats; one would turn DeepConf's threshold into NaN.
         raise TraceFormatError(path, line, name, f"must be finite, got {confs[bad[0]]} at index {bad[0]}")
-    if num_tokens is not None and len(values) != num_tokens:
-        raise TraceFormatError(path, line, name, f"{len(values)} values but num_tokens={num_tokens}")
-    if num_tokens is None and not len(values) and text:
+    if num_tokens is not None and len(confs) != num_tokens:
+        raise TraceFormatError(path, line, name, f"{len(confs)} values but num_tokens={num_tokens}")
+    if num_tokens is None and not len(confs) and text:
         raise TraceFormatError(path, line, name, "empty, but the trace has text (one confidence per token)")
-    return values
+    return confs
