@@ -275,3 +275,11 @@ def test_bad_on_error_value_and_missing_file(tmp_path):
         list(read_problems(tmp_path / "x.jsonl", on_error="ignore"))
     with pytest.raises(FileNotFoundError):
         list(read_problems(tmp_path / "missing.jsonl"))
+
+
+def test_write_problems_refuses_non_finite_confs(tmp_path):
+    problem = make_problem("p0", "a", ["a"])
+    problem.traces[0].confs[1] = float("nan")
+    with pytest.raises(ValueError, match="problem 'p0': Out of range float values"):
+        write_problems(tmp_path / "t.jsonl", [problem])
+    assert not list(tmp_path.iterdir())

@@ -1,7 +1,7 @@
 """Streaming reads and atomic writes of trace datasets (JSONL, JSONL.gz, Parquet).
 
 Files are read one problem at a time so a 512-trace x 10k-token file with confidences replays in
-bounded memory (peak about 6x the largest record's size on disk, see ``experiments/bench_io.py``).
+bounded memory (peak about 3x the largest record's size on disk, see ``experiments/bench_io.py``).
 Malformed records raise :class:`TraceFormatError` naming file, line and field, or, with
 ``on_error="skip"``, are logged and counted in :class:`ReadStats` (never dropped silently). Besides the
 per-record checks of :func:`~deepprune.data.schema.problem_from_record`, a file is checked for
@@ -252,7 +252,15 @@ def write_problems(path: str | Path, problems: Iterable[Problem]) -> int:
         pq.write_table(pa.Table.from_pylist(records), buffer)
         atomic_write_bytes(path, buffer.getvalue())
     else:
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        text = "".join(_jsonl_line(r, path) for r in records)
         data = gzip.compress(text.encode("utf-8"), mtime=0) if path.suffix == ".gz" else text.encode("utf-8")
         atomic_write_bytes(path, data)
     return len(records)
+
+
+def _jsonl_line(record: dict[str, Any], path: Path) -> str:
+    try:
+        return json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n"
+    except ValueError as err:
+        # NaN/Infinity are not JSON, and read_problems rejects them: refuse to write a file it cannot read.
+        raise ValueError(f"{path}: problem {record['id']!r}: {err}") from err
