@@ -12,8 +12,8 @@ the configured tokenizer when absent; ``confs`` holds per-token DeepConf confide
 
 Checked on read (each failure is a :class:`TraceFormatError` naming file, line and field): required keys and
 types; ``traces`` not empty; ``num_tokens >= 0``; ``confs`` finite numbers (JSON ``NaN``/``Infinity`` are
-rejected), exactly ``num_tokens`` of them when both are stored (an empty ``confs`` on a non-empty text
-when ``num_tokens`` is absent); a numeric ``gold`` finite. Confidences are loaded as float64 numpy arrays:
+rejected), exactly ``num_tokens`` of them when both are stored, and not empty for a non-empty text when
+``num_tokens`` is absent; a numeric ``gold`` finite. Confidences are loaded as float64 numpy arrays:
 a quarter of the memory of a list of Python floats, and they slice and ``len()`` like one.
 """
 
