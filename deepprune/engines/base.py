@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.judges.base import Prefix
 
@@ -23,6 +25,20 @@ class ConfidenceBelow:
 
     threshold: float
     window: int = 2048
+
+
+def window_means(confs: Sequence[float], window: int) -> np.ndarray:
+    """Sliding-window means of token confidences (one mean when the trace is shorter than the window).
+
+    Prefix sums keep this O(tokens) whatever the window (a convolution costs tokens x window).
+    """
+    values = np.asarray(confs, dtype=np.float64)
+    if values.size == 0:
+        return np.zeros(1)
+    if values.size < window:
+        return np.array([values.mean()])
+    sums = np.concatenate(([0.0], np.cumsum(values)))
+    return (sums[window:] - sums[:-window]) / window
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,15 @@ from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.schema import Problem, Trace
 from deepprune.data.tokenizer import TokenUnit, resolve_token_unit
 from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator
-from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
+from deepprune.engines.base import (
+    ConfidenceBelow,
+    End,
+    Engine,
+    ProblemSpec,
+    StopRule,
+    TraceHandle,
+    window_means,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +46,7 @@ def first_window_below(confs: Sequence[float], threshold: float, window: int) ->
     """
     if len(confs) < window:
         return None
-    values = np.asarray(confs, dtype=np.float64)
-    sums = np.convolve(values, np.ones(window), mode="valid")  # sums[j] = confs[j : j + window]
-    below = np.flatnonzero(sums / window < threshold)
+    below = np.flatnonzero(window_means(confs, window) < threshold)  # mean j covers confs[j : j + window]
     return int(below[0]) + window - 1 if below.size else None
 
 
@@ -161,7 +167,7 @@ class ReplayEngine(Engine):
                 # engine emits EOS there instead of the answer's end, as live and in the reference.
                 generated = len(trace.confs)
                 handle.num_tokens = min(full, math.ceil(full * (stop_at + 1) / generated))
-                handle.confs = list(trace.confs[: stop_at + 1])
+                handle.confs = trace.confs[: stop_at + 1]
                 # Token positions map to text only through the model's tokenizer; keep the text cut
                 # proportional so judges/inspection see roughly what was generated.
                 handle.text = trace.text[: int(len(trace.text) * (stop_at + 1) / generated)]
@@ -185,4 +191,4 @@ def _confs_upto(trace: Trace, tokens: int, full: int) -> list[float] | None:
     if trace.confs is None:
         return None
     generated = len(trace.confs)
-    return list(trace.confs[: tokens if generated == full else math.ceil(generated * tokens / max(full, 1))])
+    return trace.confs[: tokens if generated == full else math.ceil(generated * tokens / max(full, 1))]

@@ -25,21 +25,11 @@ import numpy as np
 
 from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import AnswerChecker
-from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, TraceHandle
+from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, TraceHandle, window_means
 from deepprune.judges.base import Judge
 from deepprune.methods.base import Method, MethodOutcome
 
 log = logging.getLogger(__name__)
-
-
-def window_means(confs: Sequence[float], window: int) -> np.ndarray:
-    """Sliding-window means of the confidences (one mean when the trace is shorter than the window)."""
-    values = np.asarray(confs, dtype=np.float64)
-    if values.size == 0:
-        return np.zeros(1)
-    if values.size < window:
-        return np.array([values.mean()])
-    return np.convolve(values, np.ones(window), mode="valid") / window
 
 
 def lowest_group_confidence(confs: Sequence[float], window: int) -> float:
