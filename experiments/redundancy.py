@@ -49,8 +49,10 @@ from deepprune.data.io import atomic_write_json, atomic_write_text, read_problem
 from deepprune.data.pairs import build_pairs
 from deepprune.data.schema import Problem
 from deepprune.data.truncation import Truncator, make_truncation
+from deepprune.engines.base import ProblemSpec
 from deepprune.engines.factory import build_engine
-from deepprune.judges.base import Prefix
+from deepprune.engines.replay import ReplayEngine
+from deepprune.judges.base import Judge, Prefix
 from deepprune.judges.factory import build_judge
 from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.base import Method
@@ -136,11 +138,10 @@ def answer_classes(checker: AnswerChecker, answers: Sequence[str | None]) -> lis
 
 
 def analyse_problem(
-    problem: Problem,
-    spec: Any,
-    engine: Any,
+    spec: ProblemSpec,
+    engine: ReplayEngine,
     checker: AnswerChecker,
-    oracle: Any,
+    oracle: Judge,
     sbert: SbertJudge | None,
     cfg: DictConfig,
     stats: FileStats,
@@ -148,6 +149,7 @@ def analyse_problem(
     prefixes: list[PrefixStats],
 ) -> None:
     """Every analysis of one problem, while it is the only one in memory."""
+    problem: Problem = spec.payload
     unit = engine.unit_for(problem.tokenizer)
     for trace in problem.traces:
         # Replay's own count (its _full_tokens), cached on the trace as replay caches it.
@@ -210,6 +212,8 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
     cfg.data.traces = str(path)
     checker = build_checker(cfg)
     engine = build_engine(cfg, checker)
+    if not isinstance(engine, ReplayEngine):
+        raise ValueError(f"redundancy.py reads stored traces: engine must be replay, got {cfg.engine.name!r}")
     oracle = build_judge(cfg.judge, checker)
     prefixes = []
     for k in args.k:
@@ -219,7 +223,7 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
     stats, curve = FileStats(), ConsCurve(checker, cfg.subsamples, cfg.seed)
     try:
         for spec in tqdm(engine.problems(), desc=path.name, unit="problem", dynamic_ncols=True):
-            analyse_problem(spec.payload, spec, engine, checker, oracle, sbert, cfg, stats, curve, prefixes)
+            analyse_problem(spec, engine, checker, oracle, sbert, cfg, stats, curve, prefixes)
     except ValueError as err:
         if str(path) in str(err):  # read errors already name file and line
             raise
