@@ -7,8 +7,9 @@ An expected user error (bad file, bad config value, missing weights, unwritable 
 
 on stderr and exits with code 2; anything else keeps its traceback. ``HYDRA_FULL_ERROR=1`` shows the full
 traceback for user errors too. SIGTERM is turned into ``KeyboardInterrupt`` like SIGINT, so ``finally``
-blocks run (the vLLM engine and its worker processes are shut down, finished output stays on disk); a
-second signal kills as usual.
+blocks run (the vLLM engine and its worker processes are shut down, finished output stays on disk); code
+that must not be interrupted mid-way holds the signal back with :func:`deferred_interrupts`. A second
+signal kills as usual.
 
 Hydra prints its own report for errors raised inside ``@hydra.main`` unless ``HYDRA_FULL_ERROR`` is set:
 :func:`entry` sets it while Hydra runs so that every error reaches this module, and unsets it for the
@@ -23,7 +24,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -88,17 +90,51 @@ class _State:
     task_started = False
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+class _Signals:
+    """Interrupt bookkeeping: how deep inside :func:`deferred_interrupts` we are, and a signal held back."""
+
+    deferring = 0
+    pending: str | None = None
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     # One clean shutdown per process: a second SIGTERM/SIGINT gets the default behaviour (kill).
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    if _Signals.deferring:
+        _Signals.pending = name
+        return
+    raise KeyboardInterrupt(name)
 
 
 def install_signal_handlers() -> None:
     """SIGTERM (and SIGINT) raise ``KeyboardInterrupt`` in the main thread, so ``finally`` blocks run."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+
+def raise_if_interrupted() -> None:
+    """Raise the ``KeyboardInterrupt`` of a signal held back by :func:`deferred_interrupts`, if any."""
+    if _Signals.pending is not None:
+        name, _Signals.pending = _Signals.pending, None
+        raise KeyboardInterrupt(name)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold SIGTERM/SIGINT back inside the block; they are raised by :func:`raise_if_interrupted` or on exit.
+
+    For code that must not be interrupted at an arbitrary bytecode: vLLM's engine step holds queue locks
+    that an exception raised inside it leaves taken, after which its own cleanup deadlocks.
+    """
+    _Signals.deferring += 1
+    try:
+        yield
+    finally:
+        _Signals.deferring -= 1
+    if not _Signals.deferring:
+        raise_if_interrupted()
 
 
 def exit_with_user_error(err: BaseException, prefix: str = "") -> NoReturn:

@@ -68,3 +68,27 @@ def test_sigterm_stops_generate_and_its_engine_process(tmp_path):
         for process in children:
             if process.is_running():
                 process.kill()
+
+
+DEFERRED = """
+import os, signal, sys
+from deepprune.cli import deferred_interrupts, raise_if_interrupted, run_guarded
+
+def main():
+    steps = []
+    with deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGTERM)  # held back: the "engine step" completes
+        steps.append("step finished")
+        print(*steps, flush=True)
+        raise_if_interrupted()
+        print("not reached", flush=True)
+
+run_guarded(main)
+"""
+
+
+def test_signals_inside_deferred_blocks_wait_for_a_safe_point(tmp_path):
+    result = subprocess.run([sys.executable, "-c", DEFERRED], capture_output=True, text=True, timeout=60)
+    assert result.stdout == "step finished\n"
+    assert result.returncode == 128 + signal.SIGTERM
+    assert "interrupted (SIGTERM)" in result.stderr and "Traceback" not in result.stderr

@@ -34,6 +34,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from deepprune.cli import deferred_interrupts, raise_if_interrupted
 from deepprune.data.benchmarks import BenchmarkProblem, load_benchmark
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
@@ -190,24 +191,32 @@ class VllmEngine(Engine):
         self.chat_template, self.chat_template_kwargs = chat_template, dict(chat_template_kwargs or {})
         kwargs = {k: v for k, v in dict(llm_kwargs or {}).items() if v is not None}
         started = time.perf_counter()
-        self.llm = LLM(
-            model=model_path,
-            seed=seed,
-            logits_processors=[ConfidenceStopProcessor, ReasoningWordsStopProcessor],
-            trust_remote_code=trust_remote_code,
-            **kwargs,
-        )
-        self.load_s = time.perf_counter() - started
-        from transformers import AutoTokenizer
+        self.llm = None
+        try:
+            # vLLM's start-up can lose a KeyboardInterrupt raised inside it (the run then goes on): a signal
+            # is held until the engine exists, then raised, and close() below stops the engine's processes.
+            with deferred_interrupts():
+                self.llm = LLM(
+                    model=model_path,
+                    seed=seed,
+                    logits_processors=[ConfidenceStopProcessor, ReasoningWordsStopProcessor],
+                    trust_remote_code=trust_remote_code,
+                    **kwargs,
+                )
+            self.load_s = time.perf_counter() - started
+            from transformers import AutoTokenizer
 
-        # The model's own Hugging Face tokenizer renders prompts (vLLM's wrapper of it is internal).
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            model_path, trust_remote_code=trust_remote_code, local_files_only=True
-        )
-        self.eos_id = self.tokenizer.eos_token_id
-        if self.eos_id is None:
-            raise ValueError(f"the tokenizer at {model_path} has no eos_token_id (needed to stop traces)")
-        self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+            # The model's own Hugging Face tokenizer renders prompts (vLLM's wrapper of it is internal).
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                model_path, trust_remote_code=trust_remote_code, local_files_only=True
+            )
+            self.eos_id = self.tokenizer.eos_token_id
+            if self.eos_id is None:
+                raise ValueError(f"the tokenizer at {model_path} has no eos_token_id (needed to stop traces)")
+            self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
+        except BaseException:
+            self.close()  # a half-built engine must not leave its processes running
+            raise
         self._ids = itertools.count()
         self._prompts: dict[str, list[int]] = {}
         self.generated_tokens = 0
@@ -369,27 +378,30 @@ class VllmEngine(Engine):
         started = time.perf_counter()
         bar = tqdm(total=None, unit="tok", desc="generating", leave=False, disable=not self.progress)
         try:
-            for handle, params in jobs:
-                state: _TraceState = handle.state
-                request_id = f"trace-{next(self._ids)}"
-                prompt = TokensPrompt(prompt_token_ids=state.prompt_ids + state.output_ids)
-                engine.add_request(request_id, prompt, params)
-                pending[request_id] = _Segment(handle)
-            while pending:
-                for output in engine.step():
-                    segment = pending.get(output.request_id)
-                    if segment is None:
-                        continue
-                    completion = output.outputs[0]
-                    segment.ids.extend(completion.token_ids)
-                    segment.text += completion.text
-                    if completion.logprobs:
-                        segment.confs.extend(confidences_from_logprobs(completion.logprobs, self.logprobs_k))
-                    bar.update(len(completion.token_ids))
-                    if output.finished:
-                        segment.finish_reason = completion.finish_reason
-                        del pending[output.request_id]
-                        self._settle(segment, until)
+            # SIGTERM/SIGINT take effect between engine steps, never inside vLLM (see deferred_interrupts).
+            with deferred_interrupts():
+                for handle, params in jobs:
+                    state: _TraceState = handle.state
+                    request_id = f"trace-{next(self._ids)}"
+                    prompt = TokensPrompt(prompt_token_ids=state.prompt_ids + state.output_ids)
+                    engine.add_request(request_id, prompt, params)
+                    pending[request_id] = _Segment(handle)
+                while pending:
+                    raise_if_interrupted()
+                    for output in engine.step():
+                        segment = pending.get(output.request_id)
+                        if segment is None:
+                            continue
+                        completion = output.outputs[0]
+                        segment.ids.extend(completion.token_ids)
+                        segment.text += completion.text
+                        if completion.logprobs:
+                            segment.confs.extend(confidences_from_logprobs(completion.logprobs, self.logprobs_k))
+                        bar.update(len(completion.token_ids))
+                        if output.finished:
+                            segment.finish_reason = completion.finish_reason
+                            del pending[output.request_id]
+                            self._settle(segment, until)
         finally:
             bar.close()
             if pending:  # interrupted: leave no orphan requests in the engine
