@@ -80,7 +80,7 @@ def one_line(err: BaseException) -> str:
 
 
 def _full_error_requested(value: str | None) -> bool:
-    return value not in (None, "", "0")
+    return value == "1"  # Hydra's own reading of HYDRA_FULL_ERROR
 
 
 class _State:
