@@ -1,12 +1,16 @@
 import re
+from functools import partial
 
 import pytest
 from helpers_training import UNANSWERED, write_traces
 from omegaconf import OmegaConf
 
+from deepprune.data.answers import AnswerChecker
 from deepprune.data.tokenizer import bundled_minilm_path
-from deepprune.training.backbones import EncoderCollator
+from deepprune.data.truncation import FirstTokens
+from deepprune.judges.models import EncoderCollator
 from deepprune.training.datamodule import JudgeDataModule, PairDataset
+from deepprune.training.sampler import OversamplingSampler
 
 ANSWER = re.compile(r"The answer is (\w+)\.$")
 
@@ -23,10 +27,10 @@ def _datamodule(train, **data):
     collate = EncoderCollator(AutoTokenizer.from_pretrained(bundled_minilm_path()), max_length=256)
     return JudgeDataModule(
         OmegaConf.create(base),
-        OmegaConf.create({"name": "first_tokens", "k": 512}),  # whole traces: labels checkable from text
-        OmegaConf.create({"extractor": "answer_is", "equivalence": "string", "regex": None}),
+        FirstTokens(512),  # whole traces: labels checkable from text
+        AnswerChecker("answer_is", "string", None),
         collate,
-        OmegaConf.create({"name": "oversample", "ratio": 2.0}),
+        partial(OversamplingSampler, ratio=2.0, seed=0),
     )
 
 

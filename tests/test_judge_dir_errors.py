@@ -17,8 +17,10 @@ import torch
 from safetensors.torch import save_file
 
 from deepprune import asset_path
+from deepprune.data.truncation import FirstTokens
+from deepprune.judges.exported import load_exported
 from deepprune.report.leaderboard import load_runs, write_leaderboard
-from deepprune.training.export import check_checkpoint, load_judge
+from deepprune.training.export import check_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,7 +50,7 @@ CORRUPTIONS = {
     "not_json": (lambda judge: (judge / "judge.json").write_text("{'files': oops"), r"judge\.json: not valid JSON"),
     "no_files_key": (edit_meta(lambda m: m.pop("files")), r"judge\.json: missing key\(s\) files"),
     "no_tokenizer_entry": (edit_meta(lambda m: m["files"].pop("tokenizer")), r"field 'files' must name 'tokenizer'"),
-    "old_format": (edit_meta(lambda m: m.update(format_version=0)), r"field 'format_version': 0 != 1"),
+    "old_format": (edit_meta(lambda m: m.update(format_version=0)), r"field 'format_version': 0 is not 1 or 2"),
     "head_missing": (lambda judge: (judge / "head.safetensors").unlink(), r"'files\.head': .*does not exist"),
     "outside_dir": (edit_meta(lambda m: m["files"].update(head="../../x")), r"'files\.head'.*outside the judge"),
     "head_truncated": (truncate("head.safetensors"), r"head\.safetensors: not a readable safetensors file"),
@@ -65,15 +67,16 @@ def test_corrupt_judge_directory_names_the_problem(tmp_path, name):
     corrupt, message = CORRUPTIONS[name]
     corrupt(judge)
     with pytest.raises((ValueError, FileNotFoundError), match=message) as info:
-        load_judge(judge)
+        load_exported(judge, "cpu", trust_remote_code=False)
     assert str(judge) in str(info.value)
 
 
 def test_intact_judge_directory_loads(tmp_path):
     judge = tmp_path / "judge"
     shutil.copytree(asset_path("demo/judge"), judge)
-    backbone, meta = load_judge(judge)
-    assert meta["files"]["head"] == "head.safetensors" and backbone.head is not None
+    model, meta, truncation = load_exported(judge, "cpu", trust_remote_code=False)
+    assert meta["files"]["head"] == "head.safetensors" and model.head is not None
+    assert truncation == FirstTokens(32)  # format 1 (the shipped demo judge) still reads
 
 
 def lightning_like_checkpoint(path: Path) -> Path:

@@ -1,13 +1,16 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from deepprune.training.losses import BCELoss, FocalLoss, WeightedBCELoss, build_loss
+from deepprune.training.losses import BCELoss, FocalLoss, WeightedBCELoss
 
 LN2 = math.log(2.0)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_focal_matches_hand_computed_values():
@@ -34,7 +37,7 @@ def test_focal_without_alpha_and_gamma_is_bce():
 
 def test_focal_is_stable_at_extreme_logits():
     logits = torch.tensor([80.0, -80.0], requires_grad=True)
-    value = FocalLoss()(logits, torch.tensor([0.0, 1.0]))
+    value = FocalLoss(alpha=0.25, gamma=2.0)(logits, torch.tensor([0.0, 1.0]))
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(logits.grad).all()
     assert value.item() == pytest.approx((0.75 * 80 + 0.25 * 80) / 2, rel=1e-4)
@@ -47,11 +50,23 @@ def test_bce_and_weighted_bce_hand_computed():
     assert WeightedBCELoss(2.0, 1.0)(torch.tensor([0.0]), torch.tensor([1.0])).item() == pytest.approx(2 * LN2)
 
 
-def test_build_loss_from_config_and_errors():
-    assert isinstance(build_loss(OmegaConf.create({"name": "focal", "alpha": 0.5, "gamma": 1.0})), FocalLoss)
-    assert isinstance(build_loss(OmegaConf.create({"name": "bce"})), BCELoss)
-    assert isinstance(build_loss(OmegaConf.create({"name": "weighted_bce"})), WeightedBCELoss)
-    with pytest.raises(ValueError, match="loss.name"):
-        build_loss(OmegaConf.create({"name": "hinge"}))
+@pytest.mark.parametrize(
+    ("name", "cls", "field", "value"),
+    [
+        ("focal", FocalLoss, "alpha", 0.25),
+        ("bce", BCELoss, None, None),
+        ("weighted_bce", WeightedBCELoss, "neg_weight", 4.0),
+    ],
+)
+def test_loss_configs_build_their_class(name, cls, field, value):
+    loss = instantiate(OmegaConf.load(ROOT / "conf" / "loss" / f"{name}.yaml"))
+    assert type(loss) is cls
+    if field is not None:
+        assert getattr(loss, field) == value
+
+
+def test_bad_loss_settings_name_the_key():
     with pytest.raises(ValueError, match="loss.alpha"):
-        FocalLoss(alpha=1.5)
+        FocalLoss(alpha=1.5, gamma=2.0)
+    with pytest.raises(ValueError, match="loss.gamma"):
+        FocalLoss(alpha=0.25, gamma=-1.0)

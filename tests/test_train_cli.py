@@ -14,8 +14,9 @@ from helpers_training import write_traces
 from omegaconf import OmegaConf
 from torchmetrics.functional.classification import binary_auroc
 
+from deepprune.data.truncation import FirstTokens
 from deepprune.judges.base import Prefix
-from deepprune.judges.factory import build_judge
+from deepprune.judges.trained import TrainedJudge
 from deepprune.training.datamodule import run_test_examples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +71,9 @@ def test_minilm_wandb_offline_export_and_reload(tmp_path, traces):
     assert list((runs[0] / "files" / "media").rglob("*.png"))  # the ROC curve
     # Export reloads as judge=trained and reproduces the run's test AUROC on the same pairs.
     exported = json.loads((run_dir / "judge" / "judge.json").read_text())
-    assert exported["judge"]["name"] == "minilm" and exported["truncation"]["k"] == 24
-    judge = build_judge(OmegaConf.create({"name": "trained", "path": str(run_dir / "judge"), "batch_size": 5}), None)
+    assert exported["judge"]["_target_"] == "deepprune.judges.models.EncoderJudgeModel"
+    judge = TrainedJudge(str(run_dir / "judge"), batch_size=5, device="cpu", trust_remote_code=False)
+    assert judge.truncation == FirstTokens(24)
     examples = _test_pairs(run_dir)
     scores = judge.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
     assert len(scores) == metrics["test_pairs"]
@@ -112,7 +114,7 @@ def test_tiny_qwen3_head_export_reload(tmp_path, traces):
     judge_dir = run_dir / "judge"
     assert (judge_dir / "adapter" / "adapter_model.safetensors").exists() and (judge_dir / "base").is_dir()
     assert (judge_dir / "head.safetensors").exists()
-    judge = build_judge(OmegaConf.create({"name": "trained", "path": str(judge_dir), "batch_size": 3}), None)
+    judge = TrainedJudge(str(judge_dir), batch_size=3, device="cpu", trust_remote_code=False)
     examples = _test_pairs(run_dir)
     scores = judge.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
     metrics = json.loads((run_dir / "metrics.json").read_text())

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 from helpers_training import tiny_qwen3_dir
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from deepprune.judges.base import Prefix
-from deepprune.judges.factory import build_judge
 from deepprune.judges.zero_shot import ZeroShotJudge
 
 PROMPT = "Solution A: {a}\nSolution B: {b}\nSame final answer?"
@@ -49,10 +49,10 @@ def test_batching_does_not_change_scores(tiny_dir):
     np.testing.assert_allclose(batched, single, atol=1e-5)
 
 
-def test_factory_builds_zero_shot_and_rejects_missing_weights(tiny_dir, tmp_path, monkeypatch):
+def test_config_builds_zero_shot_and_rejects_missing_weights(tiny_dir, tmp_path, monkeypatch):
     cfg = OmegaConf.load("conf/judge/zero_shot.yaml")
     cfg.path, cfg.batch_size = tiny_dir, 4
-    judge = build_judge(cfg, checker=None)
+    judge = instantiate(cfg)
     assert isinstance(judge, ZeroShotJudge) and judge.score(_pairs()[:2]).shape == (2,)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf_home"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_hf_home" / "hub"))

@@ -29,7 +29,7 @@ import pytorch_lightning as pl
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from torch.utils.data import DataLoader, Dataset, Sampler
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
 from deepprune.demo.task import (
     SOLUTION_HEADER,
@@ -40,6 +40,7 @@ from deepprune.demo.task import (
     generate_problems,
     template_corpus,
 )
+from deepprune.models import tiny_qwen3
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
@@ -89,21 +90,20 @@ def build_model(
     max_position_embeddings: int = 512,
 ) -> Qwen3ForCausalLM:
     """A freshly initialised tiny Qwen3 (``head_dim`` 64: smaller heads fail on vLLM's CPU backend)."""
-    config = Qwen3Config(
+    model = tiny_qwen3(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size,
-        num_hidden_layers=num_hidden_layers,
+        num_layers=num_hidden_layers,
+        max_position_embeddings=max_position_embeddings,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         num_attention_heads=num_attention_heads,
         num_key_value_heads=num_key_value_heads,
         head_dim=head_dim,
-        max_position_embeddings=max_position_embeddings,
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    model = Qwen3ForCausalLM(config)
     # Only the special-token ids: sampling defaults such as top_k would otherwise be inherited by
     # vLLM (generation_config="auto") and silently change what "temperature 1.0" means.
     model.generation_config = GenerationConfig(

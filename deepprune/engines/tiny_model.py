@@ -36,7 +36,9 @@ def _vocab() -> list[str]:
 def _write(directory: Path) -> None:
     import torch
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
+    from transformers import PreTrainedTokenizerFast
+
+    from deepprune.models import tiny_qwen3
 
     pieces = _vocab()
     vocab = {piece: i for i, piece in enumerate(pieces)}
@@ -52,23 +54,18 @@ def _write(directory: Path) -> None:
     )
     fast.save_pretrained(directory)
 
-    config = Qwen3Config(
+    torch.manual_seed(0)
+    model = tiny_qwen3(
         vocab_size=len(pieces),
         hidden_size=128,
         intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=64,  # vLLM's CPU attention rejects head_dim 16; 64 works
+        num_layers=2,
         max_position_embeddings=4096,
         tie_word_embeddings=False,
         bos_token_id=vocab[BOS],
         eos_token_id=vocab[EOS],
         pad_token_id=vocab[PAD],
-        torch_dtype="float32",
     )
-    torch.manual_seed(0)
-    model = Qwen3ForCausalLM(config)
     with torch.no_grad():
         # Default init (std 0.02) gives near-uniform next-token distributions, i.e. constant
         # confidence; larger output weights make the distribution, and so the confidence, vary.

@@ -13,7 +13,7 @@ import numpy as np
 from deepprune.config_checks import check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
-from deepprune.training.backbones import resolve_model_path
+from deepprune.models import resolve_model_path
 
 
 class SbertJudge(Judge):
@@ -25,7 +25,7 @@ class SbertJudge(Judge):
         from sentence_transformers import SentenceTransformer
 
         # A local directory (or an already cached hub id): weights are never downloaded at run time.
-        self.path = resolve_model_path(path) if path else bundled_minilm_path()
+        self.path = resolve_model_path(path, "judge.path") if path else bundled_minilm_path()
         self.model = SentenceTransformer(self.path, device=device, local_files_only=True)
         self._cache: dict[str, np.ndarray] = {}
 

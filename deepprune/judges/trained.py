@@ -6,24 +6,23 @@ import torch
 
 from deepprune.config_checks import check_int
 from deepprune.judges.backbone import BackboneJudge
-from deepprune.training.export import load_judge
+from deepprune.judges.exported import load_exported
 
 
 class TrainedJudge(BackboneJudge):
     """Batched scoring with an exported judge (cross-encoder or LoRA decoder).
 
     It reads both prefixes of every pair (no per-prefix cache: a cross-encoder sees them jointly), so
-    ``tokens_read`` grows by both prefixes' token counts per pair.
+    ``tokens_read`` grows by both prefixes' token counts per pair. ``truncation`` is the rule the judge was
+    trained on (None for an export that did not record one): callers compare it with theirs by ``==``.
     """
 
     name = "trained"
 
-    def __init__(self, path: str, batch_size: int = 64, device: str = "cpu", trust_remote_code: bool = False) -> None:
+    def __init__(self, path: str, batch_size: int, device: str, trust_remote_code: bool) -> None:
         super().__init__()
         self.batch_size = check_int("judge.batch_size", batch_size)
         # Only the caller (judge.trust_remote_code) may allow the judge's model code to run, never judge.json.
-        self.backbone, self.meta = load_judge(path, device, trust_remote_code=trust_remote_code)
+        self.backbone, self.meta, self.truncation = load_exported(path, device, trust_remote_code)
         self.collate = self.backbone.collator()
         self.device = torch.device(device)
-        # Settings the judge was trained with (prefix truncation); callers can check theirs match.
-        self.truncation = self.meta.get("truncation")

@@ -10,13 +10,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 
+from deepprune.config_checks import check_int
 from deepprune.judges.backbone import BackboneJudge
-from deepprune.training.backbones import DEFAULT_PROMPT, build_backbone
+from deepprune.judges.models import DecoderJudgeModel
+
+# conf/judge/zero_shot.yaml's prompt, the default for callers that build the judge in code.
+DEFAULT_PROMPT = (
+    "Two partial solutions to the same problem follow.\n\nSolution A:\n{a}\n\nSolution B:\n{b}\n\n"
+    "Will these two partial solutions reach the same final answer? Answer yes or no."
+)
 
 
 class ZeroShotJudge(BackboneJudge):
+    """Scores pairs with :class:`DecoderJudgeModel` in ``yes_no`` mode, no training (``conf/judge/zero_shot.yaml``).
+
+    The defaults are the YAML's, for callers that build the judge in code (tests, benchmarks).
+    """
+
     name = "zero_shot"
 
     def __init__(
@@ -28,36 +39,25 @@ class ZeroShotJudge(BackboneJudge):
         yes_words: Sequence[str] = (" yes", "yes", " Yes", "Yes"),
         no_words: Sequence[str] = (" no", "no", " No", "No"),
         chat_template: bool | str = "auto",
-        max_prefix_tokens: int = 512,
+        max_prefix_tokens: int | None = 512,
         bf16: bool = False,
         trust_remote_code: bool = False,
     ) -> None:
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"judge.batch_size must be >= 1, got {batch_size}")
-        cfg = OmegaConf.create(
-            {
-                "backbone": "decoder",
-                "path": path,
-                "scoring": "yes_no",
-                "prompt": prompt,
-                "yes_words": list(yes_words),
-                "no_words": list(no_words),
-                "chat_template": chat_template,
-                "max_prefix_tokens": max_prefix_tokens,
-                "bf16": bf16,
-                "trust_remote_code": trust_remote_code,
-                "lora": {"enabled": False},
-            }
-        )
+        self.batch_size = check_int("judge.batch_size", batch_size)
         self.device = torch.device(device)
-        self.backbone = build_backbone(cfg).to(self.device).eval()
+        self.backbone = DecoderJudgeModel(
+            path=path,
+            scoring="yes_no",
+            yes_words=yes_words,
+            no_words=no_words,
+            prompt=prompt,
+            chat_template=chat_template,
+            trust_remote_code=trust_remote_code,
+            bf16=bf16,
+            gradient_checkpointing=False,
+            lora=None,
+            max_prefix_tokens=max_prefix_tokens,
+        )
+        self.backbone.to(self.device).eval()
         self.collate = self.backbone.collator()
-        self.batch_size = batch_size
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig) -> ZeroShotJudge:
-        """From ``conf/judge/zero_shot.yaml``."""
-        keys = ("prompt", "batch_size", "device", "yes_words", "no_words", "chat_template", "max_prefix_tokens",
-                "bf16", "trust_remote_code")
-        return cls(path=cfg.path, **{k: cfg[k] for k in keys if cfg.get(k) is not None})

@@ -28,14 +28,14 @@ def wandb_mode(requested: str) -> str:
     return "online" if has_key else "offline"
 
 
-def wandb_group(cfg: DictConfig) -> str | None:
-    """``logger.group``, else the sweep directory for the jobs of a Hydra multirun (one group per sweep).
+def wandb_group(group: str | None) -> str | None:
+    """``logger.group`` (``group``), else the sweep directory for the jobs of a Hydra multirun (one group per sweep).
 
     The sweep directory is resolved once by the launcher, so every job of a sweep gets the same group even
     when the jobs start minutes apart (a ``${now:}`` in the group itself would be re-resolved per job).
     """
-    if cfg.logger.get("group"):
-        return str(cfg.logger.group)
+    if group:
+        return str(group)
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -57,7 +57,7 @@ class RunLogger:
             self.run = wandb.init(
                 project=cfg.logger.project,
                 entity=cfg.logger.get("entity"),
-                group=wandb_group(cfg),
+                group=wandb_group(cfg.logger.get("group")),
                 tags=list(cfg.logger.get("tags") or []),
                 name=name,
                 dir=str(run_dir),

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
@@ -22,8 +23,8 @@ from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.pairs import PrefixPairExample, build_pairs, split_by_problem
 from deepprune.data.schema import Problem
 from deepprune.data.tokenizer import resolve_token_unit
-from deepprune.data.truncation import Truncator, make_truncation
-from deepprune.training.backbones import PairItem
+from deepprune.data.truncation import TruncationRule, Truncator
+from deepprune.judges.models import PairItem
 from deepprune.training.sampler import OversamplingSampler
 
 log = logging.getLogger(__name__)
@@ -51,18 +52,18 @@ class PairDataset(Dataset):
 
 def split_problems(data: DictConfig, read: Callable[[str], list[Problem]]) -> dict[str, list[Problem]]:
     """Train/val/test problems per the ``data.*`` keys (see module docstring); raises on leakage."""
-    if not data.get("train"):
+    if not data.train:
         raise ValueError("data.train must point at a trace file (JSONL, JSONL.gz or Parquet)")
     train = read(data.train)
-    seed = int(data.get("seed", 0))
+    seed = int(data.seed)
     test: list[Problem] = []
-    if data.get("test"):
+    if data.test:
         test = read(data.test)
-    elif data.get("test_fraction"):
+    elif data.test_fraction:
         rest_ids, test_ids = split_by_problem([p.id for p in train], float(data.test_fraction), seed)
         test = [p for p in train if p.id in test_ids]
         train = [p for p in train if p.id in rest_ids]
-    if data.get("val"):
+    if data.val:
         val = read(data.val)
     else:
         # A different seed from the test split, so the two held-out sets are drawn independently.
@@ -86,28 +87,27 @@ class JudgeDataModule(pl.LightningDataModule):
     Args:
         data: ``conf/data`` (train/val/test files, fractions, pairs_per_problem, seed, batch_size,
             num_workers, both_orders, tokenizer for truncation).
-        truncation: ``conf/truncation`` (name, k, words).
-        answer: ``benchmark.answer`` (extractor, equivalence, regex).
-        collate_fn: the backbone's collator (tokenises in the DataLoader workers, dynamic padding).
-        sampler: ``conf/sampler`` (``oversample`` with ``ratio`` and ``seed``, or ``none``).
+        truncation: the run's truncation rule (``conf/truncation``): what the judge reads of each trace.
+        checker: the answer checker (``benchmark.answer``).
+        collate_fn: the judge model's collator (tokenises in the DataLoader workers, dynamic padding).
+        sampler: ``(labels, num_replicas, rank) -> Sampler`` (``conf/sampler``, ``_partial_``), or None for
+            uniform shuffling.
     """
 
     def __init__(
         self,
         data: DictConfig,
-        truncation: DictConfig,
-        answer: DictConfig,
+        truncation: TruncationRule,
+        checker: AnswerChecker,
         collate_fn: Callable[[Sequence[PairItem]], Any],
-        sampler: DictConfig,
+        sampler: Callable[..., OversamplingSampler] | None,
     ) -> None:
         super().__init__()
-        self.data_cfg, self.truncation_cfg, self.sampler_cfg = data, truncation, sampler
-        self.checker = AnswerChecker(answer.extractor, answer.equivalence, answer.get("regex"))
+        self.data_cfg, self.truncation, self.sampler = data, truncation, sampler
+        self.checker = checker
         self.collate_fn = collate_fn
         self.read_stats = ReadStats()
         self.examples: dict[str, list[PrefixPairExample]] = {}
-        if sampler.name not in ("oversample", "none"):
-            raise ValueError(f"sampler.name must be 'oversample' or 'none', got {sampler.name!r}")
 
     def _read(self, path: str) -> list[Problem]:
         return list(read_problems(path, self.data_cfg.on_error, self.read_stats, self.checker.extract))
@@ -116,13 +116,10 @@ class JudgeDataModule(pl.LightningDataModule):
         if self.examples:  # fit then test: pairs are built once
             return
         splits = split_problems(self.data_cfg, self._read)
-        rule = make_truncation(self.truncation_cfg.name, self.truncation_cfg.k, self.truncation_cfg.get("words"))
         # Prefixes are cut in the unit prune.py's replay will cut them in: data.tokenizer, else the traces' own.
         recorded = next((p.tokenizer for problems in splits.values() for p in problems if p.tokenizer), None)
-        unit = resolve_token_unit(
-            self.data_cfg.get("tokenizer"), recorded, bool(self.data_cfg.get("trust_remote_code", False))
-        )
-        truncator = Truncator(rule, unit.counter)
+        unit = resolve_token_unit(self.data_cfg.tokenizer, recorded, bool(self.data_cfg.trust_remote_code))
+        truncator = Truncator(self.truncation, unit.counter)
         per_problem, seed = int(self.data_cfg.pairs_per_problem), int(self.data_cfg.seed)
         self.examples = {
             name: build_pairs(problems, truncator, self.checker, per_problem, seed) for name, problems in splits.items()
@@ -135,18 +132,23 @@ class JudgeDataModule(pl.LightningDataModule):
         for name, examples in self.examples.items():
             if examples:
                 different = sum(1 - e.label for e in examples) / len(examples)
-                log.info("%s: %d problems, %d pairs, %.1f%% different-answer", name,
-                         self.num_problems[name], len(examples), 100 * different)
+                log.info(
+                    "%s: %d problems, %d pairs, %.1f%% different-answer",
+                    name,
+                    self.num_problems[name],
+                    len(examples),
+                    100 * different,
+                )
 
     @property
     def has_test(self) -> bool:
         return bool(self.examples.get("test"))
 
     def _loader(self, dataset: PairDataset, **kwargs: Any) -> DataLoader:
-        workers = int(self.data_cfg.get("num_workers", 0))
+        workers = int(self.data_cfg.num_workers)
         return DataLoader(
             dataset,
-            batch_size=int(self.data_cfg.get("batch_size", 32)),
+            batch_size=int(self.data_cfg.batch_size),
             collate_fn=self.collate_fn,
             num_workers=workers,
             persistent_workers=workers > 0,
@@ -154,18 +156,11 @@ class JudgeDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        dataset = PairDataset(self.examples["train"], bool(self.data_cfg.get("both_orders", False)))
-        if self.sampler_cfg.name == "none":
+        dataset = PairDataset(self.examples["train"], bool(self.data_cfg.both_orders))
+        if self.sampler is None:
             return self._loader(dataset, shuffle=True)
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = OversamplingSampler(
-            dataset.labels,
-            ratio=float(self.sampler_cfg.get("ratio", 2.0)),
-            num_replicas=world,
-            rank=rank,
-            seed=int(self.sampler_cfg.get("seed", 0)),
-        )
-        return self._loader(dataset, sampler=sampler)
+        return self._loader(dataset, sampler=self.sampler(dataset.labels, num_replicas=world, rank=rank))
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(PairDataset(self.examples["val"]))
@@ -176,7 +171,7 @@ class JudgeDataModule(pl.LightningDataModule):
 
 def run_test_examples(run_cfg: DictConfig) -> list[PrefixPairExample]:
     """A finished train.py run's test pairs, rebuilt from its saved config (same split, same seeds)."""
-    datamodule = JudgeDataModule(run_cfg.data, run_cfg.truncation, run_cfg.benchmark.answer, lambda items: items,
-                                 run_cfg.sampler)
+    truncation, checker = instantiate(run_cfg.truncation), instantiate(run_cfg.benchmark.answer)
+    datamodule = JudgeDataModule(run_cfg.data, truncation, checker, lambda items: items, None)
     datamodule.setup("test")
     return datamodule.examples["test"]

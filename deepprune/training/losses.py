@@ -1,25 +1,25 @@
 """Binary losses on logits for the judge (label 1 = same final answer).
 
 Different-answer pairs are the minority (~12-20%); the paper trains with focal loss. All losses take
-raw logits (one per pair) and float targets in {0, 1} and return the batch mean.
+raw logits (one per pair) and float targets in {0, 1} and return the batch mean. ``conf/loss/*.yaml`` holds
+their settings (``_target_``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
 from torch import nn
 
 
 class FocalLoss(nn.Module):
     """Binary focal loss (Lin et al. 2017): ``-alpha_t (1 - p_t)^gamma log p_t``.
 
-    ``alpha`` weights the positive class (same answer) and ``1 - alpha`` the negative one, so the default
-    0.25 up-weights the different-answer minority; ``alpha=None`` disables class weighting.
+    ``alpha`` weights the positive class (same answer) and ``1 - alpha`` the negative one, so 0.25 (the
+    YAML's) up-weights the different-answer minority; ``alpha=None`` disables class weighting.
     """
 
-    def __init__(self, alpha: float | None = 0.25, gamma: float = 2.0) -> None:
+    def __init__(self, alpha: float | None, gamma: float) -> None:
         super().__init__()
         if alpha is not None and not 0.0 <= alpha <= 1.0:
             raise ValueError(f"loss.alpha must be in [0, 1] or null, got {alpha}")
@@ -48,7 +48,7 @@ class BCELoss(nn.Module):
 class WeightedBCELoss(nn.Module):
     """Class-weighted BCE: ``-(w_pos y log p + w_neg (1 - y) log(1 - p))``, batch mean."""
 
-    def __init__(self, pos_weight: float = 1.0, neg_weight: float = 4.0) -> None:
+    def __init__(self, pos_weight: float, neg_weight: float) -> None:
         super().__init__()
         if pos_weight <= 0 or neg_weight <= 0:
             raise ValueError(f"loss.pos_weight and loss.neg_weight must be > 0, got {pos_weight}, {neg_weight}")
@@ -58,15 +58,3 @@ class WeightedBCELoss(nn.Module):
         targets = targets.to(logits.dtype)
         weights = self.pos_weight * targets + self.neg_weight * (1.0 - targets)
         return F.binary_cross_entropy_with_logits(logits, targets, weight=weights)
-
-
-def build_loss(cfg: DictConfig) -> nn.Module:
-    """Loss named by ``loss.name`` (``conf/loss/*.yaml``)."""
-    name = cfg.name
-    if name == "focal":
-        return FocalLoss(alpha=cfg.get("alpha", 0.25), gamma=float(cfg.get("gamma", 2.0)))
-    if name == "bce":
-        return BCELoss()
-    if name == "weighted_bce":
-        return WeightedBCELoss(float(cfg.get("pos_weight", 1.0)), float(cfg.get("neg_weight", 4.0)))
-    raise ValueError(f"unknown loss.name={name!r}: expected focal, bce or weighted_bce")

@@ -1,14 +1,14 @@
-"""LightningModule for judge training: backbone + loss + optimizer/scheduler + pair metrics."""
+"""LightningModule for judge training: judge model + loss + optimizer/scheduler + pair metrics."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 from torchmetrics.classification import (
     BinaryAccuracy,
@@ -18,11 +18,11 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
+from deepprune.judges.models import JudgeModel
 from deepprune.report.judge_metrics import plot_roc, tnr_at_fnr
-from deepprune.training.backbones import build_backbone
-from deepprune.training.losses import build_loss
 
 log = logging.getLogger(__name__)
+
 
 class PairMetrics(nn.Module):
     """AUROC, AP, TNR@FNR=0.2 (+ threshold), accuracy and F1 at 0.5; synced across DDP ranks."""
@@ -55,35 +55,56 @@ class PairMetrics(nn.Module):
             metric.reset()
 
 
+def warmup_schedule(
+    optimizer: torch.optim.Optimizer, num_training_steps: int, name: str, warmup_ratio: float
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """``transformers.get_scheduler(name)``, ``warmup_ratio`` of the steps as warmup (``conf/scheduler``)."""
+    from transformers import get_scheduler
+
+    warmup = int(round(warmup_ratio * num_training_steps))
+    return get_scheduler(name, optimizer, num_warmup_steps=warmup, num_training_steps=num_training_steps)
+
+
 class JudgeModule(pl.LightningModule):
-    """Trains a judge backbone on prefix pairs.
+    """Trains a judge model on prefix pairs (the network passed in, lightning-hydra-template style).
 
     Args:
-        cfg: plain dict with the ``judge``, ``loss``, ``optimizer`` and ``scheduler`` config groups
-            (saved as hyper-parameters, so a checkpoint rebuilds the same module).
+        net: the judge model (:class:`deepprune.judges.models.JudgeModel`).
+        loss: loss on (logits, labels) (``conf/loss``).
+        optimizer: ``params -> Optimizer`` (``conf/optimizer``, ``_partial_``).
+        scheduler: ``(optimizer, num_training_steps) -> LRScheduler`` (``conf/scheduler``, ``_partial_``).
+        head_lr: learning rate of the head's parameter group; None = the optimizer's.
+        hparams: the run's config as plain containers, saved in checkpoints (which load with weights_only).
         plot_dir: where the test ROC curve PNG goes (none when null).
     """
 
-    def __init__(self, cfg: dict[str, Any], plot_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        net: JudgeModel,
+        loss: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler],
+        head_lr: float | None,
+        hparams: dict[str, Any],
+        plot_dir: str | None = None,
+    ) -> None:
         super().__init__()
-        self.save_hyperparameters({"cfg": cfg})
-        conf = OmegaConf.create(cfg)
-        self.conf = conf
-        self.backbone = build_backbone(conf.judge)
-        self.loss_fn = build_loss(conf.loss)
+        self.save_hyperparameters(hparams)
+        self.net, self.loss_fn = net, loss
+        self.optimizer_factory, self.scheduler_factory, self.head_lr = optimizer, scheduler, head_lr
         self.val_metrics, self.test_metrics = PairMetrics(), PairMetrics()
         self.plot_dir = Path(plot_dir) if plot_dir else None
         self.results: dict[str, float] = {}
         # LoRA checkpoints hold only the trained weights (adapter + head), so resuming loads non-strictly.
-        self.strict_loading = not self.backbone.uses_lora
+        self.strict_loading = not self.net.uses_lora
         # from_pretrained returns eval-mode modules and Lightning keeps module modes: enable dropout.
         self.train()
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.parameters())
-        log.info("judge %s: %d trainable / %d parameters", conf.judge.get("name"), trainable, total)
+        log.info("judge %s: %d trainable / %d parameters", type(net).__name__, trainable, total)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.backbone(batch)
+        return self.net(batch)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = self(batch)
@@ -119,31 +140,19 @@ class JudgeModule(pl.LightningModule):
             plot_roc(fpr, tpr, values["auroc"], values["tnr@fnr0.2"], self.plot_dir / "roc_test.png", "test ROC")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from transformers import get_scheduler
-
-        opt = self.conf.optimizer
-        if opt.name != "adamw":
-            raise ValueError(f"optimizer.name must be 'adamw', got {opt.name!r}")
-        head_params = list(self.backbone.head.parameters()) if self.backbone.head is not None else []
+        head_params = list(self.net.head.parameters()) if self.net.head is not None else []
         head_ids = {id(p) for p in head_params}
         body = [p for p in self.parameters() if p.requires_grad and id(p) not in head_ids]
         # The head starts from random init; LoRA runs may want it faster than the adapter (optimizer.head_lr).
-        head_lr = opt.get("head_lr")
-        groups = [
-            {"params": body, "lr": float(opt.lr)},
-            {"params": head_params, "lr": float(head_lr if head_lr is not None else opt.lr)},
-        ]
-        optimizer = torch.optim.AdamW(
-            [g for g in groups if g["params"]], weight_decay=float(opt.weight_decay), betas=tuple(opt.betas)
-        )
-        sched = self.conf.scheduler
-        total = int(self.trainer.estimated_stepping_batches)
-        warmup = int(round(float(sched.get("warmup_ratio", 0.0)) * total))
-        scheduler = get_scheduler(sched.name, optimizer, num_warmup_steps=warmup, num_training_steps=total)
+        head_group: dict[str, Any] = {"params": head_params}
+        if self.head_lr is not None:
+            head_group["lr"] = float(self.head_lr)
+        optimizer = self.optimizer_factory(params=[g for g in ({"params": body}, head_group) if g["params"]])
+        scheduler = self.scheduler_factory(optimizer, num_training_steps=int(self.trainer.estimated_stepping_batches))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        if self.backbone.uses_lora:
+        if self.net.uses_lora:
             # A Qwen3-4B base is 8 GB: keep the adapter and head only, the base is reloaded from judge.path.
             trainable = {name for name, p in self.named_parameters() if p.requires_grad}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}

@@ -48,9 +48,7 @@ class OversamplingSampler(DistributedSampler):
         if minority is None:
             minority = 1 if positives < labels_array.size - positives else 0
         self.minority, self.ratio = minority, float(ratio)
-        self.class_indices = {
-            label: np.flatnonzero(labels_array == label) for label in (minority, 1 - minority)
-        }
+        self.class_indices = {label: np.flatnonzero(labels_array == label) for label in (minority, 1 - minority)}
         m, big_m = self.class_indices[minority].size, self.class_indices[1 - minority].size
         self.minority_fraction = ratio * m / (ratio * m + big_m)
         self.num_samples = math.ceil(labels_array.size / num_replicas)
