@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from deepprune.data.answers import AnswerChecker
@@ -27,9 +28,9 @@ from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import TokenCounter
 from deepprune.data.truncation import FirstTokens, Truncator
 from deepprune.judges.base import Prefix
+from deepprune.judges.models import EncoderJudgeModel
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.export import export_judge
-from deepprune.training.module import JudgeModule
 
 DEV = Path("/work/shared/data/traces/esc_last_letters_gpt35_dev.jsonl")
 REPO = Path(__file__).resolve().parents[1]
@@ -46,25 +47,26 @@ def load_pairs(traces: Path, k: int, count: int) -> list:
     return examples[:count]
 
 
-def module_config(lora: bool) -> dict:
-    conf = lambda name: OmegaConf.to_container(OmegaConf.load(REPO / "conf" / name))  # noqa: E731
-    judge = conf("judge/minilm.yaml")
-    judge["lora"]["enabled"] = lora
-    return {"judge": judge, "loss": conf("loss/focal.yaml"), "optimizer": conf("optimizer/adamw.yaml"),
-            "scheduler": conf("scheduler/linear.yaml")}
+def judge_model(lora: bool) -> EncoderJudgeModel:
+    """``conf/judge/minilm.yaml``'s model, with its LoRA or fully fine-tuned."""
+    judge = OmegaConf.load(REPO / "conf" / "judge" / "minilm.yaml")
+    if not lora:
+        judge.lora = None
+    return instantiate(judge)
 
 
 def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> float:
     """Pairs/s of forward + backward + AdamW step (the work of a Lightning training step)."""
-    module = JudgeModule(module_config(lora))
-    collate = module.backbone.collator()
-    optimizer = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=1e-4)
+    model = judge_model(lora).train()
+    loss_fn = instantiate(OmegaConf.load(REPO / "conf" / "loss" / "focal.yaml"))
+    collate = model.collator()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     batches = [collate([(e.text_a, e.text_b, e.label) for e in examples[i : i + batch_size]])
                for i in range(0, batch_size * (steps + 1), batch_size)]
     elapsed = 0.0
     for index, batch in enumerate(batches):
         started = time.perf_counter()
-        loss = module.loss_fn(module(batch), batch["labels"])
+        loss = loss_fn(model(batch), batch["labels"])
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -75,11 +77,10 @@ def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> f
 
 def bench_inference(examples: list, batch_size: int) -> tuple[float, float]:
     """Pairs/s of TrainedJudge.score: one call with all pairs (batched) vs one call per pair."""
-    module = JudgeModule(module_config(lora=True))
+    judge_cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "judge" / "minilm.yaml"))
     with tempfile.TemporaryDirectory() as tmp:
-        judge_cfg = OmegaConf.create(module_config(lora=True)["judge"])
-        export_judge(module.backbone, judge_cfg, OmegaConf.create({"name": "first_tokens", "k": 64}), tmp)
-        judge = TrainedJudge(str(Path(tmp) / "judge"), batch_size=batch_size)
+        export_judge(judge_model(lora=True), judge_cfg, FirstTokens(64), tmp)
+        judge = TrainedJudge(str(Path(tmp) / "judge"), batch_size=batch_size, device="cpu", trust_remote_code=False)
     pairs = [(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples]
     judge.score(pairs[:batch_size])  # warm-up
     started = time.perf_counter()

@@ -114,6 +114,7 @@ def main() -> int:
     for run_dir in runs:
         metrics = json.loads((run_dir / "metrics.json").read_text())
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        choices = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices  # config group files
         # Runs that differ only in training settings share their test pairs: score the heuristics once.
         pairs_key = json.dumps(OmegaConf.to_container(OmegaConf.masked_copy(cfg, ["data", "truncation", "benchmark"]),
                                                       resolve=True), sort_keys=True)
@@ -121,9 +122,9 @@ def main() -> int:
             baselines[pairs_key] = heuristics(cfg, sbert)
         baseline, pairs = baselines[pairs_key]
         rows.append({
-            "run": run_dir.name, "seed": cfg.seed, "k": cfg.truncation.k, "loss": cfg.loss.name,
-            "sampler": cfg.sampler.name,
-            "lora": cfg.judge.lora.enabled, "train_pairs": metrics["train_pairs"], "steps": metrics["global_step"],
+            "run": run_dir.name, "seed": cfg.seed, "k": cfg.truncation.k, "loss": choices.loss,
+            "sampler": choices.sampler,
+            "lora": cfg.judge.lora is not None, "train_pairs": metrics["train_pairs"], "steps": metrics["global_step"],
             "test_pairs": pairs, "judge_auroc": metrics["test/auroc"], "judge_tnr": metrics["test/tnr@fnr0.2"],
             **{f"{name}_auroc": value[0] for name, value in baseline.items() if name != "identical_share"},
             **{f"{name}_tnr": value[1] for name, value in baseline.items() if name != "identical_share"},
