@@ -56,8 +56,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
 
 def build_callbacks(cfg: DictConfig) -> list[Callback]:
     """The callbacks of ``conf/callbacks``: every node with a ``_target_`` (lightning-hydra-template style)."""
-    nodes = cfg.get("callbacks") or {}
-    return [build(node) for node in nodes.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [build(node) for node in cfg.callbacks.values() if isinstance(node, DictConfig) and "_target_" in node]
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list[Logger], callbacks: list[Callback]) -> pl.Trainer:
