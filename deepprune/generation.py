@@ -1,9 +1,10 @@
 """``generate.py``: sample ``n`` traces per benchmark problem with vLLM into a trace dataset.
 
 The output is JSONL in the project's format (one problem per line: text, extracted answer, num_tokens,
-finish_reason and per-token DeepConf confidences, plus the ``tokenizer`` whose units they are in). Each problem is appended as one line and fsynced as
-soon as its traces are done, so an interrupted run loses at most the problem in flight; a rerun reads
-the ids already written (repairing a torn last line) and generates only the rest. With
+finish_reason and per-token DeepConf confidences, plus the ``tokenizer`` whose units they are in). Each
+problem is appended as one line and fsynced as soon as its traces are done, so an interrupted run loses
+at most the problem in flight; a rerun reads the ids already written (repairing a torn last line) and
+generates only the rest. The engine is ``conf/engine/vllm.yaml`` built with ``instantiate``. With
 ``engine.data_parallel_size=R`` each rank ``engine.data_parallel_rank=r`` takes every R-th problem and
 writes its own file (concatenate them afterwards).
 """
@@ -24,17 +25,18 @@ from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import atomic_write_json
 from deepprune.data.schema import Problem, Trace
 from deepprune.engines.base import End, ProblemSpec
+from deepprune.instantiate import build
 
 log = logging.getLogger(__name__)
 
 
 def output_path(cfg: DictConfig) -> Path:
     """``out``, or a name from model, benchmark and n; ranks of a data-parallel run get their own file."""
-    size, rank = int(cfg.engine.get("data_parallel_size") or 1), int(cfg.engine.get("data_parallel_rank") or 0)
+    size, rank = cfg.engine.data_parallel_size, cfg.engine.data_parallel_rank
     if not 0 <= rank < size:
         raise ValueError(f"engine.data_parallel_rank={rank} must be in [0, engine.data_parallel_size={size})")
     default = Path("outputs/traces") / f"{cfg.model.name}_{cfg.benchmark.name}_n{cfg.n}.jsonl"
-    path = Path(cfg.out) if cfg.get("out") else default
+    path = Path(cfg.out) if cfg.out else default
     if path.suffix != ".jsonl":
         raise ValueError(f"out={path} must end in .jsonl (problems are appended one line at a time)")
     return path.with_name(f"{path.stem}.rank{rank}of{size}.jsonl") if size > 1 else path
@@ -86,7 +88,7 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
     path = output_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = finished_ids(path)
-    size, rank = int(cfg.engine.get("data_parallel_size") or 1), int(cfg.engine.get("data_parallel_rank") or 0)
+    size, rank = cfg.engine.data_parallel_size, cfg.engine.data_parallel_rank
     problems = load_benchmark(cfg.benchmark)[rank::size]
     todo = [p for p in problems if p.id not in done]
     summary: dict[str, Any] = {"out": str(path), "problems": len(problems), "already_done": len(problems) - len(todo)}
@@ -95,12 +97,9 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
         print(f"{path}: all {len(problems)} problems already generated")
         return summary
 
-    answer = cfg.benchmark.answer
-    checker = AnswerChecker(answer.extractor, answer.equivalence, answer.get("regex"))
-    from deepprune.engines.vllm_engine import VllmEngine
-
-    engine = VllmEngine.from_config(cfg, checker.extract)
-    digits = cfg.get("confs_digits")
+    checker: AnswerChecker = build(cfg.benchmark.answer)
+    engine = build(cfg.engine, extract_answer=checker.extract, problems=lambda: problems)
+    digits = cfg.confs_digits
     started = time.perf_counter()
     try:
         with tqdm(todo, desc=f"generate {cfg.model.name}/{cfg.benchmark.name}", unit="problem") as bar:

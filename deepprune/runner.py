@@ -10,26 +10,28 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
 from deepprune.data.answers import AnswerChecker
+from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import resolve_token_unit
-from deepprune.data.truncation import Truncator, make_truncation
+from deepprune.data.truncation import TruncationRule, Truncator, truncation_from_config
 from deepprune.engines.base import Engine, ProblemSpec
-from deepprune.engines.factory import build_engine
+from deepprune.engines.replay import ReplayEngine
+from deepprune.instantiate import build
 from deepprune.judges.base import Judge, Prefix
-from deepprune.judges.factory import build_judge
 from deepprune.methods.base import Method
-from deepprune.methods.factory import build_method
 from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
 from deepprune.report.loggers import RunLogger
 from deepprune.report.provenance import run_inputs
@@ -37,19 +39,42 @@ from deepprune.report.provenance import run_inputs
 log = logging.getLogger(__name__)
 
 
+# One builder per group: each instantiates the group's ``_target_`` config, handing in the run-time objects
+# its configs may declare (``???`` slots). Built once per run and passed on, never rebuilt from the config.
 def build_checker(cfg: DictConfig) -> AnswerChecker:
-    answer = cfg.benchmark.answer
-    return AnswerChecker(answer.extractor, answer.equivalence, answer.get("regex"))
+    """The benchmark's answer checker (``benchmark.answer``)."""
+    return build(cfg.benchmark.answer)
 
 
-def warn_on_truncation_mismatch(judge: Judge | None, cfg: DictConfig) -> None:
+def build_truncation(cfg: DictConfig) -> TruncationRule:
+    """What the judge sees of each trace (``conf/truncation``)."""
+    return build(cfg.truncation)
+
+
+def build_method(cfg: DictConfig, truncation: TruncationRule) -> Method:
+    """The pruning method (``conf/method``); DeepPrune receives the run's truncation rule."""
+    return build(cfg.method, truncation=truncation)
+
+
+def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
+    """The judge (``conf/judge``); the oracle receives the answer checker."""
+    return build(cfg.judge, checker=checker)
+
+
+def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
+    """The engine (``conf/engine``) with the benchmark's answer extractor (and problems, for live engines)."""
+    return build(cfg.engine, extract_answer=checker.extract, problems=partial(load_benchmark, cfg.benchmark))
+
+
+def warn_on_truncation_mismatch(judge: Judge | None, truncation: TruncationRule) -> None:
     """A trained judge reads prefixes like the ones it was trained on; say so when the run's differ."""
     trained = getattr(judge, "truncation", None)
-    if not trained:
+    if trained is None:
         return
-    ours = OmegaConf.to_container(cfg.truncation, resolve=True)
-    if (trained.get("name"), trained.get("k")) != (ours.get("name"), ours.get("k")):
-        log.warning("judge was trained on truncation %s but this run uses %s", trained, ours)
+    if isinstance(trained, Mapping):
+        trained = truncation_from_config(trained, f"{judge.name} judge's truncation")
+    if trained != truncation:
+        log.warning("judge was trained on truncation %s but this run uses %s", trained, truncation)
 
 
 def run_problem(
@@ -87,9 +112,10 @@ def run_problem(
 def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Evaluate ``cfg.method`` on every problem and write ``run_dir/metrics.json``."""
     checker = build_checker(cfg)
-    method = build_method(cfg)
-    judge = build_judge(cfg.judge, checker) if method.needs_judge else None
-    warn_on_truncation_mismatch(judge, cfg)
+    truncation = build_truncation(cfg)
+    method = build_method(cfg, truncation)
+    judge = build_judge(cfg, checker) if method.needs_judge else None
+    warn_on_truncation_mismatch(judge, truncation)
     engine = build_engine(cfg, checker)
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
@@ -101,7 +127,8 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         engine.close()
     stats: ReadStats | None = getattr(engine, "read_stats", None)
     metrics = summarize(records, cfg, method, judge, stats, time.perf_counter() - started)
-    metrics.update(run_inputs(cfg, cfg.data.traces if cfg.engine.name == "replay" else None))
+    metrics.update(run_inputs(cfg, engine.traces if isinstance(engine, ReplayEngine) else None))
+    metrics["method_params"] = method.params()  # what the method ran with, not its config node
     metrics.update(engine.describe())
     atomic_write_json(run_dir / "metrics.json", metrics)
     logger.log_metrics(metrics)
@@ -126,8 +153,8 @@ def summarize(
         "judge": judge.name if judge is not None else None,
         "benchmark": cfg.benchmark.name,
         "n": method.n,
-        "threshold": cfg.method.get("threshold"),
-        "truncation": OmegaConf.to_container(cfg.truncation, resolve=True) if method.needs_judge else None,
+        "threshold": method.params().get("threshold"),
+        "truncation": method.truncation.describe() if method.needs_judge else None,
         "accuracy": float(np.mean([float(r["correct"]) for r in records])),
         "total_tokens": float(sum(r["tokens"] for r in records)),
         "mean_tokens_per_problem": float(np.mean([r["tokens"] for r in records])),
@@ -160,16 +187,15 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if not cfg.data.test:
         raise ValueError("eval_judge.py needs data.test=FILE (a trace file in the project's format)")
     checker = build_checker(cfg)
-    judge = build_judge(cfg.judge, checker)
-    warn_on_truncation_mismatch(judge, cfg)
+    truncation = build_truncation(cfg)
+    judge = build_judge(cfg, checker)
+    warn_on_truncation_mismatch(judge, truncation)
     stats = ReadStats()
     problems = list(read_problems(cfg.data.test, cfg.data.on_error, stats, checker.extract))
     # Prefixes in the unit replay cuts them in: data.tokenizer, else the tokenizer the traces name.
     recorded = next((p.tokenizer for p in problems if p.tokenizer), None)
     unit = resolve_token_unit(cfg.data.tokenizer, recorded, cfg.data.trust_remote_code)
-    truncator = Truncator(
-        make_truncation(cfg.truncation.name, cfg.truncation.k, cfg.truncation.get("words")), unit.counter
-    )
+    truncator = Truncator(truncation, unit.counter)
     pairs = build_pairs(
         tqdm(problems, desc="pairs", unit="problem"), truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed
     )
@@ -190,7 +216,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     labels = np.array([p.label for p in pairs])
     metrics: dict[str, Any] = {
         "judge": judge.name,
-        "truncation": OmegaConf.to_container(cfg.truncation, resolve=True),
+        "truncation": truncation.describe(),
         **judge_metrics(scores, labels),
         "num_pairs": len(pairs),
         "num_problems": len(by_problem),
@@ -203,7 +229,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         **run_inputs(cfg, cfg.data.test),
     }
     roc_path = plot_roc_from_scores(
-        scores, labels, run_dir / "roc.png", f"judge={judge.name}, {cfg.truncation.name} k={cfg.truncation.k}"
+        scores, labels, run_dir / "roc.png", f"judge={judge.name}, {truncation.name} k={truncation.k}"
     )
     atomic_write_json(run_dir / "metrics.json", metrics)
     logger = RunLogger(cfg, run_dir, name=f"eval-{judge.name}")

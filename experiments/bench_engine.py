@@ -26,11 +26,8 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from deepprune.engines.base import End  # noqa: E402
-from deepprune.engines.factory import build_engine  # noqa: E402
 from deepprune.judges.base import Judge, Prefix  # noqa: E402
-from deepprune.judges.factory import build_judge  # noqa: E402
-from deepprune.methods.factory import build_method  # noqa: E402
-from deepprune.runner import build_checker  # noqa: E402
+from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = [
@@ -99,13 +96,13 @@ def main() -> None:
     cfg = configs["cons"]
     checker = build_checker(cfg)
     engine = build_engine(cfg, checker)
-    judge = TimedJudge(build_judge(configs["deepprune"].judge, checker))
+    judge = TimedJudge(build_judge(configs["deepprune"], checker))
     problems = list(engine.problems())
     try:
         # Warm-up (first-step compilation, allocator): one short pass that is not measured.
         engine.advance(engine.start(problems[0], 2), End())
         for name, method_cfg in configs.items():
-            method = build_method(method_cfg)
+            method = build_method(method_cfg, build_truncation(method_cfg))
             tokens0, gen0, judge0 = engine.generated_tokens, engine.generation_s, judge.seconds
             started = time.perf_counter()
             tokens = 0

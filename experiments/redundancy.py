@@ -48,19 +48,16 @@ from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import atomic_write_json, atomic_write_text, read_problems
 from deepprune.data.pairs import build_pairs
 from deepprune.data.schema import Problem
-from deepprune.data.truncation import Truncator, make_truncation
+from deepprune.data.truncation import Truncator
 from deepprune.engines.base import ProblemSpec
-from deepprune.engines.factory import build_engine
 from deepprune.engines.replay import ReplayEngine
 from deepprune.judges.base import Judge, Prefix
-from deepprune.judges.factory import build_judge
 from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.base import Method
-from deepprune.methods.factory import build_method
 from deepprune.report.budget import ConsCurve, delta_acc_at_budget, interpolate_accuracy, tokens_vs_matched_cons
 from deepprune.report.judge_metrics import save_figure
 from deepprune.report.provenance import run_inputs
-from deepprune.runner import build_checker, run_problem
+from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation, run_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -213,13 +210,13 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
     checker = build_checker(cfg)
     engine = build_engine(cfg, checker)
     if not isinstance(engine, ReplayEngine):
-        raise ValueError(f"redundancy.py reads stored traces: engine must be replay, got {cfg.engine.name!r}")
-    oracle = build_judge(cfg.judge, checker)
+        raise ValueError(f"redundancy.py reads stored traces: engine must be replay, got {type(engine).__name__}")
+    oracle = build_judge(cfg, checker)
     prefixes = []
     for k in args.k:
         cfg_k = OmegaConf.merge(cfg, {"truncation": {"k": k}})
-        rule = make_truncation(cfg_k.truncation.name, k, cfg_k.truncation.get("words"))
-        prefixes.append(PrefixStats(k, build_method(cfg_k), rule))
+        rule = build_truncation(cfg_k)
+        prefixes.append(PrefixStats(k, build_method(cfg_k, rule), rule))
     stats, curve = FileStats(), ConsCurve(checker, cfg.subsamples, cfg.seed)
     try:
         for spec in tqdm(engine.problems(), desc=path.name, unit="problem", dynamic_ncols=True):

@@ -11,14 +11,13 @@ from trace_fixtures import write_toy_file
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import TokenCounter
-from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator, make_truncation
+from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator
 from deepprune.judges.sbert import SbertJudge
 from deepprune.judges.trained import TrainedJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
-from deepprune.methods.factory import build_method
-from deepprune.runner import run_eval_judge
+from deepprune.runner import build_method, build_truncation, run_eval_judge
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN, INF = math.nan, math.inf
@@ -27,6 +26,10 @@ CHECKER = AnswerChecker("answer_is", "string")
 
 def deepprune(**kwargs):
     return DeepPruneMethod(None, FirstTokens(4), **kwargs)
+
+
+def trained(**kwargs):
+    return TrainedJudge("/no/such/judge", device="cpu", trust_remote_code=False, **kwargs)
 
 
 def pairs(value):
@@ -51,10 +54,9 @@ REJECTED = (
     + [("method.finish_largest", lambda v: deepprune(finish_largest=v), v) for v in (0, NAN)]
     + [("method.finish_singletons", lambda v: deepprune(finish_singletons=v), v) for v in (-1, NAN)]
     + [("judge.batch_size", lambda v: SbertJudge(batch_size=v), v) for v in (0, -4, NAN)]
-    + [("judge.batch_size", lambda v: TrainedJudge("/no/such/judge", batch_size=v), v) for v in (0, NAN)]
+    + [("judge.batch_size", lambda v: trained(batch_size=v), v) for v in (0, NAN)]
     + [("truncation.k", FirstTokens, v) for v in (0, -1, NAN, 2.5)]
     + [("truncation.k", ReasoningWords, v) for v in (0, NAN)]
-    + [("truncation.k", lambda v: make_truncation("first_tokens", v), v) for v in (0, 2.5, NAN)]
     + [("data.pairs_per_problem", pairs, v) for v in (0, -5, NAN, 1.5)]
 )
 
@@ -94,7 +96,15 @@ def compose_config(task: str, overrides: list[str]):
 def test_prune_config_threshold_is_checked_when_the_method_is_built(value):
     cfg = compose_config("prune", ["method=deepprune", f"method.threshold={value}"])
     with pytest.raises(ValueError, match=r"^method\.threshold must be"):
-        build_method(cfg)
+        build_method(cfg, build_truncation(cfg))
+
+
+@pytest.mark.parametrize("value", ["0", "2.5", "nan"])
+def test_truncation_k_is_checked_when_the_rule_is_built(value):
+    for group in ("first_tokens", "reasoning_words"):
+        cfg = compose_config("prune", [f"truncation={group}", f"truncation.k={value}"])
+        with pytest.raises(ValueError, match=r"^truncation\.k must be"):
+            build_truncation(cfg)
 
 
 @pytest.mark.parametrize("value", ["0", "-2"])

@@ -21,7 +21,7 @@ from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod
 from deepprune.methods.deepprune import DeepPruneMethod
-from deepprune.runner import build_checker
+from deepprune.runner import build_checker, build_engine
 
 pytestmark = pytest.mark.vllm
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,8 @@ def live(tmp_path_factory, bench):
                                 f"model.max_tokens={MAX_TOKENS}", "engine.progress=false", "benchmark=aime24",
                                 f"benchmark.path={bench}"])
     checker = build_checker(cfg)
-    engine = VllmEngine.from_config(cfg, extract_answer=checker.extract)
+    engine = build_engine(cfg, checker)
+    assert isinstance(engine, VllmEngine) and engine.max_tokens == MAX_TOKENS
     yield engine, checker, list(engine.problems())
     engine.close()
 

@@ -1,7 +1,7 @@
 import pytest
 
 from deepprune.data.tokenizer import TokenCounter
-from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator, make_truncation
+from deepprune.data.truncation import FirstTokens, ReasoningWords, Truncator, truncation_from_config
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +30,31 @@ def test_reasoning_words_fewer_markers_returns_whole_text(counter):
     assert Truncator(ReasoningWords(2), counter).apply(text)[0] == text
 
 
-def test_make_truncation_validates():
-    assert make_truncation("first_tokens", 8) == FirstTokens(8)
-    assert make_truncation("reasoning_words", 2, ["hmm"]).words == ("hmm",)
-    with pytest.raises(ValueError, match="truncation.name"):
-        make_truncation("middle", 3)
+def test_rules_compare_by_value_and_round_trip_through_their_config():
+    assert FirstTokens(8) == FirstTokens(8.0) and FirstTokens(8) != FirstTokens(9)
+    assert ReasoningWords(2, ["hmm", "so"]) == ReasoningWords(2, ("hmm", "so")) != ReasoningWords(2, ("hmm",))
+    assert FirstTokens(8) != ReasoningWords(8)
+    for rule in (FirstTokens(8), ReasoningWords(2, ("hmm",))):
+        assert truncation_from_config(rule.config()) == rule
+    # judge.json format 1 stored the config node with its name
+    assert truncation_from_config({"name": "first_tokens", "k": 32}) == FirstTokens(32)
+    assert truncation_from_config({"name": "reasoning_words", "k": 2, "words": ["hmm"]}).words == ("hmm",)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"name": "middle", "k": 3}, "unknown truncation rule 'middle'"),
+        ({"_target_": "os.system", "k": 3}, "unknown truncation rule 'os.system'"),
+        ({"_target_": "deepprune.data.truncation.FirstTokens", "k": 3, "words": ["so"]}, "unexpected keyword"),
+        ({"name": "first_tokens"}, "missing 1 required"),
+    ],
+)
+def test_stored_truncation_is_checked(config, message):
+    with pytest.raises(ValueError, match=f"^judge.json: .*{message}"):
+        truncation_from_config(config, "judge.json")
+
+
+def test_bad_k_names_the_key():
     with pytest.raises(ValueError, match="truncation.k"):
         FirstTokens(0)

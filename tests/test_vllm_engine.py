@@ -12,11 +12,13 @@ pytest.importorskip("vllm")
 
 from hydra import compose, initialize_config_dir
 
+from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, ProblemSpec
 from deepprune.engines.logits_processors import MarkerCounter
 from deepprune.engines.replay import first_window_below
 from deepprune.engines.vllm_engine import VllmEngine, confidences_from_logprobs, resolve_model_path
+from deepprune.instantiate import build
 
 pytestmark = pytest.mark.vllm
 
@@ -50,7 +52,12 @@ def engine(tmp_path_factory):
                 *CPU_OVERRIDES,
             ],
         )
-    eng = VllmEngine.from_config(cfg, extract_answer=lambda text: "x" if "\\boxed{" in text else None)
+    eng = build(
+        cfg.engine,
+        extract_answer=lambda text: "x" if "\\boxed{" in text else None,
+        problems=lambda: load_benchmark(cfg.benchmark),
+    )
+    assert isinstance(eng, VllmEngine)
     yield eng
     eng.close()
 

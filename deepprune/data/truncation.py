@@ -1,14 +1,17 @@
 """What the judge sees: the first part of a trace.
 
-Truncation rules are plain data; an engine interprets them as stopping points (replay cuts stored
-text, vLLM stops decoding), and :class:`Truncator` applies them to text for judge training/evaluation.
+Truncation rules are plain data built once per run from ``conf/truncation/*.yaml`` (``_target_``); an
+engine interprets them as stopping points (replay cuts stored text, vLLM stops decoding), and
+:class:`Truncator` applies them to text for judge training/evaluation. Rules compare by value, so a trained
+judge's rule (stored in ``judge.json`` as :meth:`config`) is checked against a run's with ``==``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from deepprune.config_checks import check_int
 from deepprune.data.tokenizer import TokenCounter
@@ -21,9 +24,18 @@ class FirstTokens:
     """The first ``k`` tokens."""
 
     k: int
+    name: ClassVar[str] = "first_tokens"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", check_int("truncation.k", self.k))
+
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records: ``{"name": "first_tokens", "k": k}``."""
+        return {"name": self.name, "k": self.k}
+
+    def config(self) -> dict[str, Any]:
+        """The rule as a ``_target_`` config (plain containers: stored in judge.json)."""
+        return {"_target_": _target(type(self)), "k": self.k}
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class ReasoningWords:
     k: int
     words: tuple[str, ...] = DEFAULT_REASONING_WORDS
     pattern: re.Pattern = field(init=False, repr=False, compare=False)
+    name: ClassVar[str] = "reasoning_words"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", check_int("truncation.k", self.k))
@@ -50,17 +63,43 @@ class ReasoningWords:
                 return match.end()
         return None
 
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records: name, k and the marker words."""
+        return {"name": self.name, "k": self.k, "words": list(self.words)}
+
+    def config(self) -> dict[str, Any]:
+        """The rule as a ``_target_`` config (plain containers: stored in judge.json)."""
+        return {"_target_": _target(type(self)), "k": self.k, "words": list(self.words)}
+
 
 TruncationRule = FirstTokens | ReasoningWords
+_RULES: tuple[type[FirstTokens] | type[ReasoningWords], ...] = (FirstTokens, ReasoningWords)
 
 
-def make_truncation(name: str, k: int, words: Sequence[str] | None = None) -> TruncationRule:
-    """Build a rule from config (``truncation.name`` / ``truncation.k`` / ``truncation.words``)."""
-    if name == "first_tokens":
-        return FirstTokens(k)
-    if name == "reasoning_words":
-        return ReasoningWords(k, tuple(words) if words else DEFAULT_REASONING_WORDS)
-    raise ValueError(f"truncation.name must be 'first_tokens' or 'reasoning_words', got {name!r}")
+def _target(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def truncation_from_config(config: Mapping[str, Any], where: str = "truncation") -> TruncationRule:
+    """A rule from a stored config: ``{"_target_": ..., "k": ...}`` (:meth:`config`), or judge.json format 1's
+    ``{"name": "first_tokens", "k": ...}``.
+
+    Only the rule classes above are accepted: a judge directory must not be able to name arbitrary code.
+    """
+    fields = dict(config)
+    by_target = {_target(cls): cls for cls in _RULES}
+    by_name = {cls.name: cls for cls in _RULES}
+    target, name = fields.pop("_target_", None), fields.pop("name", None)
+    cls = by_target.get(target) if target is not None else by_name.get(name)
+    if cls is None:
+        raise ValueError(
+            f"{where}: unknown truncation rule {target or name!r}; expected one of "
+            f"{sorted(by_target) if target is not None else sorted(by_name)}"
+        )
+    try:
+        return cls(**fields)
+    except TypeError as err:  # unknown or missing fields
+        raise ValueError(f"{where}: {err}") from err
 
 
 class Truncator:

@@ -61,6 +61,8 @@ class _Stored:
 class ReplayEngine(Engine):
     """Serves stored traces; ``start`` picks ``n`` of them (all, in stored order, when ``n`` covers the pool).
 
+    Built from ``conf/engine/replay.yaml`` (the ``data`` fields; ``extract_answer`` at run time).
+
     Args:
         traces: the trace file.
         tokenizer: ``data.tokenizer``; None counts with the tokenizer each record names (else MiniLM).
@@ -79,6 +81,8 @@ class ReplayEngine(Engine):
         extract_answer: Callable[[str], str | None] | None = None,
         trust_remote_code: bool = False,
     ) -> None:
+        if not traces:
+            raise ValueError("engine=replay needs data.traces=FILE (a trace file in the project's format)")
         self.traces, self.tokenizer, self.on_error = traces, tokenizer, on_error
         self.extract_answer, self.trust_remote_code = extract_answer, trust_remote_code
         self.read_stats = ReadStats()

@@ -31,20 +31,17 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from pathlib import Path
 from typing import Any
 
 from deepprune.cli import deferred_interrupts, raise_if_interrupted
-from deepprune.data.benchmarks import BenchmarkProblem, load_benchmark
+from deepprune.data.benchmarks import BenchmarkProblem
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
 from deepprune.engines.logits_processors import CONF_STOP, WORDS_STOP, MarkerCounter
-from deepprune.training.backbones import check_custom_code
+from deepprune.models import check_custom_code
+from deepprune.models import resolve_model_path as resolve_local_model
 
 log = logging.getLogger(__name__)
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
-
 
 def project_builder(spec: str) -> Callable[[Any], Any]:
     """The function named by ``model.builder`` (``module:function``), which must belong to this package.
@@ -75,31 +72,13 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
 
     ``model.builder`` (``module:function``) builds a model into ``model.path`` (or a cache dir) and
     returns its directory. Otherwise ``model.path`` is a directory, or a hub name that must already be
-    in the local Hugging Face cache.
+    in the local Hugging Face cache (:func:`deepprune.models.resolve_model_path`).
     """
     builder = model_cfg.get("builder")
     path = model_cfg.get("path")
     if builder:
         return str(project_builder(str(builder))(path))
-    if not path:
-        raise ValueError("model.path is not set: point it at a local model directory (config.json + weights)")
-    local = Path(str(path)).expanduser()
-    hint = (
-        f"model.path={path!r} has no local weights. Download them first (e.g. `huggingface-cli download "
-        f"{path} --local-dir DIR`) and run with model.path=DIR; generation never downloads"
-    )
-    if not local.is_dir():
-        if str(path).startswith(("/", ".", "~")) or str(path).count("/") != 1:
-            raise FileNotFoundError(f"model.path={path!r} is not a directory")
-        try:
-            from huggingface_hub import snapshot_download
-
-            local = Path(snapshot_download(str(path), local_files_only=True))
-        except Exception as err:  # any cache miss (not cached, partial, offline errors) means: no weights
-            raise FileNotFoundError(hint) from err
-    if not (local / "config.json").exists() or not any(p.name.endswith(_WEIGHT_SUFFIXES) for p in local.iterdir()):
-        raise FileNotFoundError(f"model.path={path!r}: {local} lacks config.json or weight files. {hint}")
-    return str(local)
+    return resolve_local_model(path, "model.path")
 
 
 @dataclass
@@ -158,25 +137,63 @@ class VllmEngine(Engine):
 
     def __init__(
         self,
-        model_path: str,
         *,
         model_name: str,
+        model_path: str | None,
+        model_builder: str | None,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        max_tokens: int,
+        chat_template: bool,
+        chat_template_kwargs: Mapping[str, Any],
+        trust_remote_code: bool,
+        logprobs_k: int,
+        seed: int,
+        per_request_seed: bool,
+        progress: bool,
         problems: Callable[[], list[BenchmarkProblem]] | None = None,
         benchmark: str | None = None,
         extract_answer: Callable[[str], str | None] | None = None,
-        temperature: float = 0.6,
-        top_p: float = 1.0,
-        top_k: int = 0,
-        max_tokens: int = 32768,
-        logprobs_k: int = 20,
-        seed: int = 0,
-        per_request_seed: bool = False,
-        chat_template: bool = True,
-        chat_template_kwargs: Mapping[str, Any] | None = None,
-        progress: bool = True,
-        trust_remote_code: bool = False,
-        llm_kwargs: Mapping[str, Any] | None = None,
+        dtype: str | None = None,
+        gpu_memory_utilization: float | None = None,
+        cpu_kvcache_space: float | None = None,
+        max_model_len: int | None = None,
+        enforce_eager: bool | None = None,
+        block_size: int | None = None,
+        enable_prefix_caching: bool | None = None,
+        max_num_seqs: int | None = None,
+        tensor_parallel_size: int | None = None,
+        pipeline_parallel_size: int | None = None,
+        distributed_executor_backend: str | None = None,
+        data_parallel_size: int = 1,
+        data_parallel_rank: int = 0,
     ) -> None:
+        """Built from ``conf/engine/vllm.yaml`` (model fields interpolated from ``conf/model``); vLLM options
+        left None take vLLM's default. ``model_builder`` (``module:function`` of this package) builds the model
+        into ``model_path``; else ``model_path`` is a local directory or a hub name already cached.
+        ``data_parallel_*`` are recorded only: ``generate.py`` shards problems by them."""
+        if not max_tokens:
+            raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
+        if cpu_kvcache_space is not None:
+            # Only read by the CPU backend; an explicit environment setting wins.
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space))
+        model_path = resolve_model_path({"builder": model_builder, "path": model_path})
+        check_custom_code(model_path, trust_remote_code, "model.trust_remote_code")
+        self.data_parallel_size, self.data_parallel_rank = data_parallel_size, data_parallel_rank
+        llm_kwargs = {
+            "tokenizer": model_path,
+            "dtype": dtype,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "max_model_len": max_model_len,
+            "enforce_eager": enforce_eager,
+            "block_size": block_size,
+            "enable_prefix_caching": enable_prefix_caching,
+            "tensor_parallel_size": tensor_parallel_size,
+            "pipeline_parallel_size": pipeline_parallel_size,
+            "distributed_executor_backend": distributed_executor_backend,
+            "max_num_seqs": max_num_seqs,
+        }
         # vLLM may fork workers after the tokenizer was used; silence tokenizers' fork warning.
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from vllm import LLM
@@ -188,8 +205,8 @@ class VllmEngine(Engine):
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.max_tokens, self.logprobs_k, self.seed = max_tokens, logprobs_k, seed
         self.per_request_seed, self.progress = per_request_seed, progress
-        self.chat_template, self.chat_template_kwargs = chat_template, dict(chat_template_kwargs or {})
-        kwargs = {k: v for k, v in dict(llm_kwargs or {}).items() if v is not None}
+        self.chat_template, self.chat_template_kwargs = chat_template, dict(chat_template_kwargs)
+        kwargs = {k: v for k, v in llm_kwargs.items() if v is not None}
         started = time.perf_counter()
         self.llm = None
         try:
@@ -221,52 +238,6 @@ class VllmEngine(Engine):
         self._prompts: dict[str, list[int]] = {}
         self.generated_tokens = 0
         self.generation_s = 0.0
-
-    @classmethod
-    def from_config(cls, cfg: Any, extract_answer: Callable[[str], str | None] | None = None) -> VllmEngine:
-        """Build from the composed config (``engine``, ``model``, ``benchmark`` nodes)."""
-        engine, model = cfg.engine, cfg.model
-        if engine.get("cpu_kvcache_space") is not None:
-            # Only read by the CPU backend; an explicit environment setting wins.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine.cpu_kvcache_space))
-        path = resolve_model_path(model)
-        check_custom_code(path, bool(model.get("trust_remote_code", False)), "model.trust_remote_code")
-        max_tokens = engine.get("max_tokens") or model.get("max_tokens")
-        if not max_tokens:
-            raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
-        llm_kwargs = {
-            "tokenizer": path,
-            "dtype": engine.get("dtype"),
-            "gpu_memory_utilization": engine.get("gpu_memory_utilization"),
-            "max_model_len": engine.get("max_model_len"),
-            "enforce_eager": engine.get("enforce_eager"),
-            "block_size": engine.get("block_size"),
-            "enable_prefix_caching": engine.get("enable_prefix_caching"),
-            "tensor_parallel_size": engine.get("tensor_parallel_size"),
-            "pipeline_parallel_size": engine.get("pipeline_parallel_size"),
-            "distributed_executor_backend": engine.get("distributed_executor_backend"),
-            "max_num_seqs": engine.get("max_num_seqs"),
-        }
-        benchmark = cfg.get("benchmark")
-        return cls(
-            path,
-            model_name=str(model.get("name") or path),
-            problems=(lambda: load_benchmark(benchmark)) if benchmark is not None else None,
-            benchmark=benchmark.get("name") if benchmark is not None else None,
-            extract_answer=extract_answer,
-            temperature=float(model.temperature),
-            top_p=float(model.get("top_p", 1.0)),
-            top_k=int(model.get("top_k") or 0),
-            max_tokens=int(max_tokens),
-            logprobs_k=int(engine.get("logprobs_k", 20)),
-            seed=int(engine.get("seed", cfg.get("seed", 0)) or 0),
-            per_request_seed=bool(engine.get("per_request_seed", False)),
-            chat_template=bool(model.get("chat_template", True)),
-            chat_template_kwargs=model.get("chat_template_kwargs") or {},
-            progress=bool(engine.get("progress", True)),
-            trust_remote_code=bool(model.get("trust_remote_code", False)),
-            llm_kwargs=llm_kwargs,
-        )
 
     # ----------------------------------------------------------------------------------------- problems
     def problems(self) -> Iterator[ProblemSpec]:
@@ -459,6 +430,8 @@ class VllmEngine(Engine):
             "top_p": self.top_p,
             "top_k": self.top_k,
             "max_tokens": self.max_tokens,
+            "data_parallel_rank": self.data_parallel_rank,
+            "data_parallel_size": self.data_parallel_size,
             "engine_load_s": round(self.load_s, 3),
             "generation_s": round(self.generation_s, 3),
             "generated_tokens": self.generated_tokens,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,13 +30,26 @@ class MethodOutcome:
 
 
 class Method(ABC):
-    """A pruning/voting strategy. ``n`` is the trace budget per problem (None: every stored trace)."""
+    """A pruning/voting strategy. ``n`` is the trace budget per problem (None: every stored trace).
+
+    Built from ``conf/method/*.yaml`` (``_target_``); each constructor argument is kept as the attribute of
+    the same name, which :meth:`params` reports.
+    """
 
     name: str = "method"
     needs_judge: bool = False
 
     def __init__(self, n: int | None) -> None:
         self.n = None if n is None else check_int("method.n", n)
+
+    def params(self) -> dict[str, Any]:
+        """The constructor arguments this method runs with (metrics.json records what was used, not the config)."""
+        values = {}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name != "self":
+                value = getattr(self, name)
+                values[name] = value.describe() if hasattr(value, "describe") else value
+        return values
 
     @abstractmethod
     def run(

@@ -63,7 +63,7 @@ class DeepConfMethod(Method):
         warmup = check_int("method.warmup", warmup)
         if self.n is not None and warmup > self.n:
             raise ValueError(f"method.warmup must be in [1, method.n={self.n}], got {warmup}")
-        self.name = f"deepconf_{variant}"
+        self.variant, self.name = variant, f"deepconf_{variant}"
         self.warmup, self.window = warmup, check_int("method.window", window)
         self.keep_top_percent = check_range("method.keep_top_percent", keep_top_percent, 0, 100, low_open=True)
         self.consensus_beta = (
