@@ -20,10 +20,10 @@ from deepprune.runner import run_prune
 def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     user = list(HydraConfig.get().overrides.task)
-    if cfg.engine.name != "replay" and not any(o.startswith("model=") for o in user):
+    if HydraConfig.get().runtime.choices.engine != "replay" and not any(o.startswith("model=") for o in user):
         user.append(f"model={cfg.live_model}")
     for method in cfg.methods:
-        extra = list(cfg.method_overrides.get(method, []))
+        extra = list(cfg.method_overrides[method]) if method in cfg.method_overrides else []
         method_cfg = compose("demo", overrides=[*user, f"method={method}", *extra])
         run_prune(method_cfg, run_dir / method)
     print(write_leaderboard([run_dir / m for m in cfg.methods], run_dir))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import resolve_token_unit
-from deepprune.data.truncation import TruncationRule, Truncator, truncation_from_config
+from deepprune.data.truncation import TruncationRule, Truncator
 from deepprune.engines.base import Engine, ProblemSpec
 from deepprune.engines.replay import ReplayEngine
 from deepprune.instantiate import build
@@ -68,13 +67,8 @@ def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
 
 def warn_on_truncation_mismatch(judge: Judge | None, truncation: TruncationRule) -> None:
     """A trained judge reads prefixes like the ones it was trained on; say so when the run's differ."""
-    trained = getattr(judge, "truncation", None)
-    if trained is None:
-        return
-    if isinstance(trained, Mapping):
-        trained = truncation_from_config(trained, f"{judge.name} judge's truncation")
-    if trained != truncation:
-        log.warning("judge was trained on truncation %s but this run uses %s", trained, truncation)
+    if judge is not None and judge.truncation is not None and judge.truncation != truncation:
+        log.warning("judge was trained on truncation %s but this run uses %s", judge.truncation, truncation)
 
 
 def run_problem(

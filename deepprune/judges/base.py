@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepprune.data.truncation import TruncationRule
+
 
 @dataclass(frozen=True)
 class Prefix:
@@ -36,6 +38,8 @@ class Judge(ABC):
     """
 
     name: str = "judge"
+    # The truncation rule the judge was trained on, compared with a run's by ``==`` (None: reads any prefix).
+    truncation: TruncationRule | None = None
 
     def __init__(self) -> None:
         self.pairs_scored = 0
