@@ -39,10 +39,14 @@ def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str)
         )
 
 
-def resolve_model_path(path: str | os.PathLike[str] | None, key: str) -> str:
+def resolve_model_path(
+    path: str | os.PathLike[str] | None, key: str, trust_key: str | None = None, trust_remote_code: bool = False
+) -> str:
     """The local directory holding the model at ``path`` (a directory, or a hub id already in the cache).
 
-    Never downloads: anything else is an error naming ``key`` (the config key to set to a local copy).
+    Never downloads: anything else is an error naming ``key`` (the config key to set to a local copy). With
+    ``trust_key``, a model needing its own Python code is refused (:func:`check_custom_code`) before anything
+    else about it is judged.
     """
     if not path:
         raise ValueError(f"{key} is not set: point it at a local model directory (config.json + weights)")
@@ -62,8 +66,14 @@ def resolve_model_path(path: str | os.PathLike[str] | None, key: str) -> str:
             local = Path(snapshot_download(str(path), local_files_only=True))
         except Exception as err:  # any cache miss (not cached, partial, offline errors) means: no weights
             raise FileNotFoundError(hint) from err
-    if not (local / "config.json").exists() or not any(p.name.endswith(_WEIGHT_SUFFIXES) for p in local.iterdir()):
-        raise FileNotFoundError(f"{key}={str(path)!r}: {local} lacks config.json or weight files. {hint}")
+        # A cache entry may hold the config of an interrupted download without its weights.
+        if not any(p.name.endswith(_WEIGHT_SUFFIXES) for p in local.iterdir()):
+            raise FileNotFoundError(f"{key}={str(path)!r}: the cached {local} has no weight files. {hint}")
+    if not (local / "config.json").exists():
+        raise FileNotFoundError(f"{key}={str(path)!r}: {local} has no config.json (not a model directory)")
+    if trust_key is not None:
+        # Before the weights are read (a directory's missing weights are reported by the loader, naming them).
+        check_custom_code(local, trust_remote_code, trust_key)
     return str(local)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.lora import apply_lora
-from deepprune.models import check_custom_code, resolve_model_path
+from deepprune.models import resolve_model_path
 
 # (text_a, text_b, label); label is -1 at inference.
 PairItem = tuple[str, str, int]
@@ -137,8 +137,7 @@ class JudgeModel(nn.Module):
         super().__init__()
         from transformers import AutoTokenizer
 
-        self.path = path
-        check_custom_code(path, trust_remote_code, "judge.trust_remote_code")
+        self.path = path  # resolved (and checked for custom code) by the subclass
         self.tokenizer = AutoTokenizer.from_pretrained(
             tokenizer_path or path, trust_remote_code=trust_remote_code, local_files_only=True
         )
@@ -225,7 +224,9 @@ class EncoderJudgeModel(JudgeModel):
 
         if pooling not in ("mean", "cls"):
             raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {pooling!r}")
-        local = resolve_model_path(path, "judge.path") if path else bundled_minilm_path()
+        local = bundled_minilm_path()
+        if path:
+            local = resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
         super().__init__(
             AutoModel, local, trust_remote_code, bf16, gradient_checkpointing, lora, adapter, tokenizer_path
         )
@@ -290,7 +291,7 @@ class DecoderJudgeModel(JudgeModel):
 
         if scoring not in ("head", "yes_no"):
             raise ValueError(f"judge.scoring must be 'head' or 'yes_no', got {scoring!r}")
-        local = resolve_model_path(path, "judge.path")
+        local = resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
         super().__init__(
             AutoModelForCausalLM, local, trust_remote_code, bf16, gradient_checkpointing, lora, adapter, tokenizer_path
         )
