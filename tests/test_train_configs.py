@@ -68,12 +68,15 @@ def test_trainer_variants_inherit_the_default(tmp_path):
     assert instantiate(ddp.trainer.strategy)._process_group_backend == "gloo"
     gpu = compose_train(tmp_path, "trainer=gpu")
     assert {k for k in default.trainer if default.trainer[k] != gpu.trainer[k]} == {"accelerator", "precision"}
-    trainer = build_trainer(default, tmp_path, [], build_callbacks(default))
+    loggers = build_loggers(compose_train(tmp_path, "logger=csv"), tmp_path)
+    trainer = build_trainer(default, tmp_path, loggers, build_callbacks(default, loggers))
     assert isinstance(trainer, pl.Trainer) and trainer.max_epochs == 1
     assert isinstance(trainer.checkpoint_callback, ModelCheckpoint)
     assert trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
     assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
-    assert build_callbacks(compose_train(tmp_path, "callbacks=none")) == []
+    # Without a logger Lightning refuses a learning-rate monitor at fit time: it is left out.
+    assert [type(c) for c in build_callbacks(default, [])] == [ModelCheckpoint]
+    assert build_callbacks(compose_train(tmp_path, "callbacks=none"), loggers) == []
 
 
 @pytest.mark.parametrize(

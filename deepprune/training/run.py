@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from deepprune.data.io import atomic_write_json
@@ -54,9 +54,13 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
     return loggers
 
 
-def build_callbacks(cfg: DictConfig) -> list[Callback]:
-    """The callbacks of ``conf/callbacks``: every node with a ``_target_`` (lightning-hydra-template style)."""
-    return [build(node) for node in cfg.callbacks.values() if isinstance(node, DictConfig) and "_target_" in node]
+def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[Callback]:
+    """The callbacks of ``conf/callbacks``: every node with a ``_target_`` (lightning-hydra-template style).
+
+    A learning-rate monitor is left out when there is no logger to write to (Lightning refuses it then).
+    """
+    callbacks = [build(node) for node in cfg.callbacks.values() if isinstance(node, DictConfig) and "_target_" in node]
+    return [c for c in callbacks if loggers or not isinstance(c, LearningRateMonitor)]
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list[Logger], callbacks: list[Callback]) -> pl.Trainer:
@@ -87,7 +91,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     truncation, checker = build(cfg.truncation), build(cfg.benchmark.answer)
     pl.seed_everything(int(cfg.seed), workers=True)
     loggers = build_loggers(cfg, run_dir)
-    callbacks = build_callbacks(cfg)
+    callbacks = build_callbacks(cfg, loggers)
     trainer = build_trainer(cfg, run_dir, loggers, callbacks)
     optimizer = OmegaConf.masked_copy(cfg.optimizer, [k for k in cfg.optimizer if k != "head_lr"])
     groups = ("judge", "truncation", "loss", "sampler", "optimizer", "scheduler")
