@@ -1,4 +1,4 @@
-"""Read a judge exported by ``train.py`` (``RUN_DIR/judge``); ``deepprune.training.export`` writes it.
+"""Read a judge exported by ``train.py`` (``RUN_DIR/judge``), the format its export step writes.
 
 Layout::
 
