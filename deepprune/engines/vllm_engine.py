@@ -43,6 +43,7 @@ from deepprune.models import resolve_model_path as resolve_local_model
 
 log = logging.getLogger(__name__)
 
+
 def project_builder(spec: str) -> Callable[[Any], Any]:
     """The function named by ``model.builder`` (``module:function``), which must belong to this package.
 
