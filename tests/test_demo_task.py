@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
 import deepprune
-from deepprune.demo.reasoner import build_tokenizer
-from deepprune.demo.task import (
+
+# The demo's recipe lives in experiments/demo (not in the package); its modules import each other as siblings.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "demo"))
+from reasoner import build_tokenizer  # noqa: E402
+from task import (  # noqa: E402
     SPLIT_BUCKETS,
     Problem,
     TaskConfig,
@@ -38,9 +42,7 @@ def test_generator_is_seeded_and_deterministic() -> None:
 
 def test_question_and_answer_are_worked_by_hand() -> None:
     problem = Problem(start=37, ops=(("add", 12), ("multiply", 3), ("subtract", 55)))
-    assert (
-        problem.question == "Start with 37. Add 12. Multiply by 3. Subtract 55. What is the result mod 100?"
-    )
+    assert problem.question == "Start with 37. Add 12. Multiply by 3. Subtract 55. What is the result mod 100?"
     assert problem.values == [49, 47, 92]  # 49*3 = 147 -> 47; 47-55 < 0 -> 147-55 = 92
     assert problem.answer == 92
 
@@ -71,9 +73,7 @@ def test_slips_are_written_then_corrected() -> None:
 
 
 def test_splits_are_disjoint_and_hash_assigned() -> None:
-    questions = {
-        split: {p.question for p in generate_problems(200, split, seed=0)} for split in SPLIT_BUCKETS
-    }
+    questions = {split: {p.question for p in generate_problems(200, split, seed=0)} for split in SPLIT_BUCKETS}
     for a in SPLIT_BUCKETS:
         assert all(split_of(q) == a for q in questions[a])
         for b in SPLIT_BUCKETS:
@@ -86,9 +86,7 @@ def test_difficulty_knobs() -> None:
     config = TaskConfig(min_ops=5, max_ops=5, max_addend=3, min_multiplier=2, max_multiplier=2)
     for problem in generate_problems(50, "reasoner", seed=1, config=config):
         assert len(problem.ops) == 5
-        assert all(
-            (op == "multiply" and b == 2) or (op != "multiply" and 1 <= b <= 3) for op, b in problem.ops
-        )
+        assert all((op == "multiply" and b == 2) or (op != "multiply" and 1 <= b <= 3) for op, b in problem.ops)
     with pytest.raises(ValueError):
         TaskConfig(min_ops=4, max_ops=3)
 
@@ -145,6 +143,4 @@ def test_benchmark_rows_match_the_shared_format(tmp_path) -> None:
 def test_shipped_benchmark_is_what_make_benchmark_writes(split: str, n: int, first: int) -> None:
     path = Path(deepprune.__file__).parent / "assets" / "demo_benchmark" / f"{split}.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows == benchmark_rows(
-        generate_problems(n, split, seed=0, config=TaskConfig(min_ops=3, max_ops=6)), first
-    )
+    assert rows == benchmark_rows(generate_problems(n, split, seed=0, config=TaskConfig(min_ops=3, max_ops=6)), first)

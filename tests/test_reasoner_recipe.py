@@ -13,16 +13,17 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from deepprune.demo.reasoner import (
+REPO = Path(__file__).resolve().parents[1]
+# The demo's recipe lives in experiments/demo (not in the package); its modules import each other as siblings.
+sys.path.insert(0, str(REPO / "experiments" / "demo"))
+from reasoner import (  # noqa: E402
     LengthGroupedBatches,
     build_model,
     build_tokenizer,
     collate_training,
     encode_problems,
 )
-from deepprune.demo.task import TaskConfig, extract_answer, format_prompt, generate_problems
-
-REPO = Path(__file__).resolve().parents[1]
+from task import TaskConfig, extract_answer, format_prompt, generate_problems  # noqa: E402
 
 
 def test_labels_cover_only_the_solution() -> None:

@@ -3,7 +3,7 @@
     python experiments/demo/make_benchmark.py            # deepprune/assets/demo_benchmark/{train,test}.jsonl
 
 Same record format as the real benchmarks (``index``, ``question``, ``true_answer``). The reasoner never
-trains on these splits (see ``deepprune.demo.task.SPLIT_BUCKETS``).
+trains on these splits (see ``task.SPLIT_BUCKETS``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from deepprune.demo.task import TaskConfig, benchmark_rows, generate_problems, write_jsonl_atomic
+from task import TaskConfig, benchmark_rows, generate_problems, write_jsonl_atomic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", type=Path, default=Path("deepprune/assets/demo_benchmark"))
     parser.add_argument("--num-train", type=int, default=200, help="problems for judge training")
     parser.add_argument("--num-test", type=int, default=50, help="problems for evaluation")

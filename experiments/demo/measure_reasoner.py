@@ -1,6 +1,6 @@
 """Measure the demo reasoner with the real vLLM engine: N samples at T=1.0 per benchmark problem.
 
-    PYTHONPATH=. python experiments/demo/measure_reasoner.py [--num-problems 50 --n 32]
+    python experiments/demo/measure_reasoner.py [--num-problems 50 --n 32]
 
 Prints per-trace accuracy, cons@N and pass@N, the fraction of answered trace pairs that agree, and how
 often two traces share their first third for same-answer vs different-answer pairs (exact tokens, and
@@ -24,9 +24,8 @@ from pathlib import Path
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
+from task import extract_answer, format_prompt  # noqa: E402
 from vllm import LLM, SamplingParams  # noqa: E402
-
-from deepprune.demo.task import extract_answer, format_prompt  # noqa: E402
 
 _NUMBER = re.compile(r"\d+")
 
@@ -76,9 +75,7 @@ def _numbers(token_texts: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("deepprune/assets/tiny_reasoner"))
     parser.add_argument("--benchmark", type=Path, default=Path("deepprune/assets/demo_benchmark/test.jsonl"))
     parser.add_argument("--num-problems", type=int, default=50)
@@ -117,9 +114,7 @@ def main() -> None:
     ]
     figures = summarize(traces, [r["true_answer"] for r in rows])
     figures["generation_s"] = elapsed
-    print(
-        f"example trace (problem 0, sample 0):\n{format_prompt(rows[0]['question'])}{traces[0][0]['text']}\n"
-    )
+    print(f"example trace (problem 0, sample 0):\n{format_prompt(rows[0]['question'])}{traces[0][0]['text']}\n")
     for key, value in figures.items():
         print(f"{key:>24}: {value:.3f}" if isinstance(value, float) else f"{key:>24}: {value}")
     if args.json:

@@ -11,11 +11,10 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
+from reasoner import ReasonerModule, build_tokenizer, save_reasoner
 
-from deepprune.demo.reasoner import ReasonerModule, build_tokenizer, save_reasoner
 
-
-@hydra.main(config_path="../../conf", config_name="reasoner/default", version_base=None)
+@hydra.main(config_path="conf", config_name="reasoner", version_base=None)
 def main(cfg: DictConfig) -> None:
     pl.seed_everything(cfg.seed, workers=True)
     if cfg.torch_threads:

@@ -12,6 +12,10 @@ construction and any generator (any seed, any difficulty) respects them:
 * ``reasoner``: problems the tiny reasoner is trained on,
 * ``val``: problems used to select the reasoner checkpoint,
 * ``train`` / ``test``: the demo benchmark (judge training / evaluation), never seen by the reasoner.
+
+The demo's recipe, not part of the package: the scripts next to this file import it (and ``reasoner.py``)
+as sibling modules, since Python puts a script's own directory first on ``sys.path``. The package reads
+only the problems it writes (``benchmark=demo``), whose boxed answers the generic checker extracts.
 """
 
 from __future__ import annotations
@@ -55,7 +59,6 @@ _SLIP_FIXES = (
     "Wait, let me check again: {calc}. So it is {r}, not {wrong}.",
 )
 _ENDINGS = ("Therefore the answer is \\boxed{{{r}}}.", "So the final result is \\boxed{{{r}}}.")
-
 
 
 @dataclass(frozen=True)
@@ -250,8 +253,7 @@ def benchmark_rows(problems: Iterable[Problem], first_index: int = 0) -> list[di
     ``first_index`` keeps ids unique across splits (judge training refuses train/test id overlap).
     """
     return [
-        {"index": first_index + i, "question": p.question, "true_answer": str(p.answer)}
-        for i, p in enumerate(problems)
+        {"index": first_index + i, "question": p.question, "true_answer": str(p.answer)} for i, p in enumerate(problems)
     ]
 
 

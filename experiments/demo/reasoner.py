@@ -1,7 +1,7 @@
 """The tiny reasoner: tokenizer, Qwen3 model, Lightning training recipe and export.
 
 The model is a ``Qwen3ForCausalLM`` of under a million parameters, trained from scratch on the
-reference solutions of :mod:`deepprune.demo.task` (loss on solution tokens only). It is exported as an
+reference solutions of ``task.py`` (next to this file; loss on solution tokens only). It is exported as an
 ordinary Hugging Face directory (``config.json``, ``model.safetensors``, tokenizer files), which both
 ``transformers`` and vLLM load without ``trust_remote_code``.
 
@@ -27,11 +27,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from torch.utils.data import DataLoader, Dataset, Sampler
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
-
-from deepprune.demo.task import (
+from task import (
     SOLUTION_HEADER,
     Problem,
     TaskConfig,
@@ -40,6 +36,10 @@ from deepprune.demo.task import (
     generate_problems,
     template_corpus,
 )
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
+
 from deepprune.models import tiny_qwen3
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -298,9 +298,7 @@ class ReasonerModule(pl.LightningModule):
         # Probability of writing every digit of the reference solution (given a correct prefix): a
         # deterministic, low-noise companion to the sampled accuracy (phrasing choices do not count).
         labels = batch["labels"][:, 1:]
-        token_logp = (
-            out.logits[:, :-1].log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        )
+        token_logp = out.logits[:, :-1].log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
         digit_logp = (token_logp * torch.isin(labels, self._digit_ids.to(labels.device))).sum(-1)
         self.log("val/digit_path_prob", digit_logp.exp().mean(), batch_size=n)
         answers = self.sample_answers(batch["prompt_ids"], batch["prompt_mask"])
@@ -365,9 +363,7 @@ class ReasonerModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-def save_reasoner(
-    model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, out_dir: str | os.PathLike[str]
-) -> Path:
+def save_reasoner(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, out_dir: str | os.PathLike[str]) -> Path:
     """Write an HF-loadable directory atomically: build it next to ``out_dir``, then swap it in."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
