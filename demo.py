@@ -1,8 +1,8 @@
-"""The embedded demo: ``python demo.py [engine=vllm] [overrides...]``.
+"""The embedded demo: ``python demo.py [engine=vllm_cpu] [overrides...]``.
 
-Runs cons@N, DeepConf-low, DeepConf-high and DeepPrune on the shipped demo evaluation traces (replay;
-``engine=vllm`` reruns them live with the tiny reasoner), prints the leaderboard and writes
-``leaderboard.md``/``.csv`` and ``pareto.png`` into the run directory.
+Runs the methods of ``conf/experiment/demo.yaml`` (cons@N, DeepConf-low, DeepConf-high, DeepPrune) on the
+shipped demo evaluation traces (replay; ``engine=vllm``/``vllm_cpu`` reruns them live with the tiny reasoner),
+prints the leaderboard and writes ``leaderboard.md``/``.csv`` and ``pareto.png`` into the run directory.
 """
 
 from pathlib import Path
@@ -18,15 +18,21 @@ from deepprune.runner import run_prune
 
 @entry("demo")
 def main(cfg: DictConfig) -> None:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    user = list(HydraConfig.get().overrides.task)
-    if HydraConfig.get().runtime.choices.engine != "replay" and not any(o.startswith("model=") for o in user):
-        user.append(f"model={cfg.live_model}")
-    for method in cfg.methods:
-        extra = list(cfg.method_overrides[method]) if method in cfg.method_overrides else []
-        method_cfg = compose("demo", overrides=[*user, f"method={method}", *extra])
-        run_prune(method_cfg, run_dir / method)
-    print(write_leaderboard([run_dir / m for m in cfg.methods], run_dir))
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    user = list(hydra_cfg.overrides.task)
+    if hydra_cfg.runtime.choices.engine != "replay" and not any(o.startswith("model=") for o in user):
+        # A live engine brings its own default model (tiny_test); the demo's is its reasoner. Hydra cannot
+        # override a group that only the chosen engine adds, so the config is composed once more with it.
+        cfg = compose("demo", overrides=[*user, f"model={cfg.live_model}"])
+    unknown = [name for name in cfg.methods if name not in cfg.method_configs]
+    if unknown:
+        raise ValueError(f"methods: {unknown} not in method_configs ({', '.join(cfg.method_configs)})")
+    for name in cfg.methods:
+        run_cfg = cfg.copy()
+        run_cfg.method = cfg.method_configs[name]  # the run's config (metrics.json, loggers) names what it ran
+        run_prune(run_cfg, run_dir / name)
+    print(write_leaderboard([run_dir / name for name in cfg.methods], run_dir))
     print(f"leaderboard.md, leaderboard.csv and pareto.png written to {run_dir}")
 
 

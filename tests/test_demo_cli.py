@@ -12,6 +12,7 @@ import pytest
 
 from deepprune import asset_path
 from deepprune.data.io import read_problems
+from deepprune.engines.replay import ReplayEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,28 +29,83 @@ def test_shipped_traces_have_confidences_and_answers():
 
 
 def test_demo_runs_all_four_methods(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "demo.py"), f"hydra.run.dir={tmp_path}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    # The first 2 of the 50 problems: DeepPrune's judge takes ~40-100 s per problem on a busy 2-core machine.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "demo.py"), "data.limit=2", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     board = (tmp_path / "leaderboard.md").read_text()
     for method in ("cons", "deepconf_low", "deepconf_high", "deepprune (trained"):
         assert f"| {method}" in board, board
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "leaderboard.csv").exists()
-    metrics = {m: json.loads((tmp_path / m / "metrics.json").read_text())
-               for m in ("cons", "deepconf_low", "deepconf_high", "deepprune")}
+    metrics = {
+        m: json.loads((tmp_path / m / "metrics.json").read_text())
+        for m in ("cons", "deepconf_low", "deepconf_high", "deepprune")
+    }
+    assert all(m["num_problems"] == 2 for m in metrics.values())
+    assert metrics["deepconf_low"]["method_params"]["window"] == 16  # the demo's per-method setting
+    assert metrics["deepprune"]["judge"] is not None and metrics["cons"]["judge"] is None
     assert metrics["deepprune"]["total_tokens"] < metrics["cons"]["total_tokens"]
     assert metrics["deepconf_low"]["total_tokens"] < metrics["cons"]["total_tokens"]
     assert "leaderboard" in result.stdout.lower() or "| Method |" in result.stdout
+
+
+def test_data_limit_serves_the_first_problems():
+    path = asset_path("demo/traces_eval.jsonl.gz")
+    first = [p.id for p in read_problems(path)][:3]
+    assert [p.id for p in ReplayEngine(str(path), limit=3).problems()] == first
+    with pytest.raises(ValueError, match="data.limit must be >= 1"):
+        ReplayEngine(str(path), limit=0)
+
+
+def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "prune.py"), "+experiment=demo", "method=cons", "data.limit=3",
+         f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["method"] == "cons" and metrics["benchmark"] == "demo" and metrics["num_problems"] == 3
+
+
+def test_demo_names_an_unknown_method(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "demo.py"), "methods=[cons,deepconff]", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 2
+    known = "cons, deepconf_low, deepconf_high, deepprune"
+    assert f"error: methods: ['deepconff'] not in method_configs ({known})" in result.stderr
+    assert not (tmp_path / "cons").exists()  # checked before any method runs
 
 
 @pytest.mark.vllm
 def test_tiny_reasoner_live_with_the_demo_judge(tmp_path):
     pytest.importorskip("vllm")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "prune.py"), "engine=vllm_cpu", "model=tiny_reasoner", "benchmark=demo",
-         "benchmark.limit=2", "method=deepprune", "method.n=8", "judge=trained",
-         f"judge.path={asset_path('demo/judge')}", "truncation.k=32", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(ROOT / "prune.py"),
+            "engine=vllm_cpu",
+            "model=tiny_reasoner",
+            "benchmark=demo",
+            "benchmark.limit=2",
+            "method=deepprune",
+            "method.n=8",
+            "judge=trained",
+            f"judge.path={asset_path('demo/judge')}",
+            "truncation.k=32",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from deepprune.config_checks import check_int
 from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.schema import Problem, Trace
 from deepprune.data.tokenizer import TokenUnit, resolve_token_unit
@@ -69,6 +70,7 @@ class ReplayEngine(Engine):
         on_error: ``raise`` | ``skip`` for malformed records.
         extract_answer: for traces stored without an ``answer`` key.
         trust_remote_code: passed to tokenizer loading.
+        limit: ``data.limit``; serve only the first ``limit`` problems of the file (null: all of them).
     """
 
     name = "replay"
@@ -80,9 +82,11 @@ class ReplayEngine(Engine):
         on_error: str = "raise",
         extract_answer: Callable[[str], str | None] | None = None,
         trust_remote_code: bool = False,
+        limit: int | None = None,
     ) -> None:
         if not traces:
             raise ValueError("engine=replay needs data.traces=FILE (a trace file in the project's format)")
+        self.limit = None if limit is None else check_int("data.limit", limit)
         self.traces, self.tokenizer, self.on_error = traces, tokenizer, on_error
         self.extract_answer, self.trust_remote_code = extract_answer, trust_remote_code
         self.read_stats = ReadStats()
@@ -90,8 +94,11 @@ class ReplayEngine(Engine):
         self.recounted_problems = 0
 
     def problems(self) -> Iterator[ProblemSpec]:
-        """Stream the trace file; skipped malformed records are counted in ``read_stats``."""
-        for problem in read_problems(self.traces, self.on_error, self.read_stats, self.extract_answer):
+        """Stream the trace file (its first ``limit`` problems); skipped malformed records count in ``read_stats``."""
+        records = read_problems(self.traces, self.on_error, self.read_stats, self.extract_answer)
+        for served, problem in enumerate(records):
+            if served == self.limit:
+                return  # the rest of the file is not read
             if not self.unit_for(problem.tokenizer).use_stored_counts:
                 # Stored counts are in another (or an unknown) unit: full lengths are recounted on use.
                 for trace in problem.traces:
