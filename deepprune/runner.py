@@ -26,11 +26,14 @@ from deepprune.data.io import ReadStats, atomic_write_json, read_problems
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import TruncationRule, Truncator
-from deepprune.engines.base import Engine, ProblemSpec
+from deepprune.engines.base import End, Engine, ProblemSpec, TraceHandle
 from deepprune.engines.replay import ReplayEngine
 from deepprune.instantiate import build
 from deepprune.judges.base import Judge, Prefix
 from deepprune.methods.base import Method
+from deepprune.methods.cons import ConsMethod
+from deepprune.methods.deepprune import DeepPruneMethod
+from deepprune.report.budget import ConsCurve
 from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
 from deepprune.report.loggers import RunLogger
 from deepprune.report.provenance import run_inputs
@@ -79,11 +82,19 @@ def run_problem(
     judge: Judge | None,
     seed: int,
     subsamples: int,
+    curve: ConsCurve | None = None,
 ) -> dict[str, Any]:
-    """One problem's record; with a stored pool larger than ``method.n``, the mean over subsamples."""
+    """One problem's record; with a stored pool larger than ``method.n``, the mean over subsamples.
+
+    Numeric extras of the method's outcome (e.g. DeepPrune's ``fallback``, ``clusters``) are averaged over
+    subsamples like ``correct`` (a fallback counts as the share of subsamples that fell back); the others are
+    the first subsample's. ``curve``: the problem's whole pool is added to this cons@n accumulator.
+    """
     pool = engine.pool_size(problem)
     repeats = subsamples if pool is not None and method.n is not None and method.n < pool else 1
     outcomes = [method.run(problem, engine, checker, judge, seed=seed + r) for r in range(repeats)]
+    if curve is not None:
+        add_to_curve(curve, problem, engine, outcomes[0].traces if repeats == 1 else None, seed)
     correct = [checker.is_correct(o.predicted, problem.gold) for o in outcomes]
     predictions = Counter(o.predicted for o in outcomes)
     record: dict[str, Any] = {
@@ -94,13 +105,38 @@ def run_problem(
         "tokens": float(np.mean([o.tokens for o in outcomes])) if repeats > 1 else outcomes[0].tokens,
         "judge_calls": float(np.mean([o.judge_calls for o in outcomes])) if repeats > 1 else outcomes[0].judge_calls,
         "judge_tokens": float(np.mean([o.judge_tokens for o in outcomes])),
-        "traces_started": sum(t.num_tokens > 0 for t in outcomes[0].traces),
-        "traces_finished": sum(t.finished for t in outcomes[0].traces),
+        "traces_started": _mean_if_many([sum(t.num_tokens > 0 for t in o.traces) for o in outcomes]),
+        "traces_finished": _mean_if_many([sum(t.finished for t in o.traces) for o in outcomes]),
     }
     if repeats > 1:
         record["subsamples"] = repeats
-    record.update({k: v for k, v in outcomes[0].extra.items() if k not in record})
+    for key, value in outcomes[0].extra.items():
+        if key in record:
+            continue
+        values = [o.extra.get(key) for o in outcomes]
+        numeric = all(isinstance(v, int | float) for v in values)  # bools included: a mean is a share
+        record[key] = _mean_if_many(values) if numeric else value
     return record
+
+
+def _mean_if_many(values: list[Any]) -> Any:
+    """The value itself for one subsample (a bool stays a bool), else the float mean."""
+    return values[0] if len(values) == 1 else float(np.mean(values))
+
+
+def add_to_curve(
+    curve: ConsCurve, problem: ProblemSpec, engine: Engine, traces: list[TraceHandle] | None, seed: int
+) -> None:
+    """Add ``problem``'s whole pool to the cons@n accumulator, finished to the end.
+
+    ``traces``: the run's own traces when they are the whole pool (replay with ``method.n`` covering it, or a
+    live engine's N generated traces); None when the run drew subsamples, in which case the stored pool is
+    served once more (replay, in stored order: what cons@N votes).
+    """
+    if traces is None:
+        traces = engine.start(problem, None, seed)
+    engine.advance(traces, End())
+    curve.add([t.answer for t in traces], [t.num_tokens for t in traces], problem.gold, problem.id)
 
 
 def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -113,14 +149,18 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     engine = build_engine(cfg, checker)
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
+    # cons@n curve (method=cons method.curve=true): accumulated in the same pass, subsampled as cons@n runs are.
+    curve = ConsCurve(checker, cfg.subsamples, cfg.seed) if isinstance(method, ConsMethod) and method.curve else None
     started = time.perf_counter()
     try:
         for problem in tqdm(engine.problems(), desc=f"{method.name}", unit="problem", dynamic_ncols=True):
-            records.append(run_problem(method, problem, engine, checker, judge, cfg.seed, cfg.subsamples))
+            records.append(run_problem(method, problem, engine, checker, judge, cfg.seed, cfg.subsamples, curve))
     finally:
         engine.close()
     stats: ReadStats | None = getattr(engine, "read_stats", None)
     metrics = summarize(records, cfg, method, judge, stats, time.perf_counter() - started)
+    if curve is not None:
+        metrics["curve"] = curve.points()
     metrics.update(run_inputs(cfg, engine.traces if isinstance(engine, ReplayEngine) else None))
     metrics["method_params"] = method.params()  # what the method ran with, not its config node
     metrics.update(engine.describe())
@@ -155,6 +195,8 @@ def summarize(
         "judge_calls": float(sum(r["judge_calls"] for r in records)),
         "judge_tokens": float(sum(r["judge_tokens"] for r in records)),
         "num_problems": len(records),
+        "mean_traces_finished": float(np.mean([r["traces_finished"] for r in records])),
+        **(deepprune_stops(records, method) if isinstance(method, DeepPruneMethod) else {}),
         "skipped_records": stats.skipped if stats is not None else 0,
         "skipped_errors": stats.errors if stats is not None else [],
         "wall_seconds": seconds,
@@ -162,18 +204,46 @@ def summarize(
     }
 
 
+def deepprune_stops(records: list[dict[str, Any]], method: DeepPruneMethod) -> dict[str, Any]:
+    """Why DeepPrune's traces stopped: how often every cluster was a singleton and K3 traces finished instead.
+
+    With subsamples, a problem's fallback is the share of its subsamples that fell back, so
+    ``fallback_problems`` may be fractional. Many fallbacks mean the judge rarely said "same": the run is
+    then close to cons@K3 plus the stopped prefixes.
+    """
+    return {
+        "finish": method.finish,
+        "fallback_problems": float(sum(float(r["fallback"]) for r in records)),
+        "mean_clusters": float(np.mean([r["clusters"] for r in records])),
+    }
+
+
 def print_summary(metrics: dict[str, Any]) -> None:
+    """The run's headline numbers (DeepPrune: with its fallback count), then the cons@n curve when there is one."""
     table = Table(title=f"{metrics['method']} on {metrics['benchmark']} ({metrics['num_problems']} problems)")
-    for column in ("accuracy", "total tokens", "tokens/problem", "judge calls", "skipped"):
+    fallback = "fallback_problems" in metrics
+    columns = ["accuracy", "total tokens", "tokens/problem", "judge calls"]
+    columns += ["fallback (all singletons)", "clusters/problem"] if fallback else []
+    for column in [*columns, "skipped"]:
         table.add_column(column, justify="right")
-    table.add_row(
+    row = [
         f"{metrics['accuracy']:.4f}",
         f"{metrics['total_tokens']:,.0f}",
         f"{metrics['mean_tokens_per_problem']:,.1f}",
         f"{metrics['judge_calls']:,.0f}",
-        str(metrics["skipped_records"]),
-    )
-    Console().print(table)
+    ]
+    if fallback:
+        row += [f"{metrics['fallback_problems']:g} / {metrics['num_problems']}", f"{metrics['mean_clusters']:.1f}"]
+    table.add_row(*row, str(metrics["skipped_records"]))
+    console = Console()
+    console.print(table)
+    if metrics.get("curve"):
+        curve = Table(title="cons@n curve")
+        for column in ("n", "accuracy", "total tokens"):
+            curve.add_column(column, justify="right")
+        for point in metrics["curve"]:
+            curve.add_row(str(point["n"]), f"{point['accuracy']:.4f}", f"{point['total_tokens']:,.0f}")
+        console.print(curve)
 
 
 def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:

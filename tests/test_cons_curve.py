@@ -1,0 +1,109 @@
+"""prune.py's cons@n curve (method=cons method.curve=true) and DeepPrune's stop statistics, through run_prune."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from trace_fixtures import write_toy_file
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.data.io import read_problems
+from deepprune.judges.base import Judge, PrefixPair
+from deepprune.runner import run_prune
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class NeverSameJudge(Judge):
+    """A judge that always answers "different": every trace opens its own cluster."""
+
+    name = "never_same"
+
+    def __init__(self, checker: AnswerChecker | None = None) -> None:
+        super().__init__()
+
+    def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
+        return np.zeros(len(pairs))
+
+
+def prune(tmp_path: Path, overrides: list[str]) -> dict[str, Any]:
+    toy = write_toy_file(tmp_path / "toy.jsonl")
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("prune", [f"data.traces={toy}", "benchmark=last_letters", *overrides])
+    return run_prune(cfg, tmp_path / "run")
+
+
+def test_cons_curve_in_one_run(tmp_path, capsys) -> None:
+    metrics = prune(tmp_path, ["method=cons", "method.curve=true"])
+    curve = metrics["curve"]
+    assert [p["n"] for p in curve] == [1, 2, 4, 8]  # the toy file stores 8 traces per problem
+    # n = N is the run's own cons@N: same accuracy, same tokens.
+    assert curve[-1]["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert curve[-1]["total_tokens"] == pytest.approx(metrics["total_tokens"])
+    # n = 1 is the mean per-trace accuracy (a trace without an answer is wrong), from the file itself.
+    checker = AnswerChecker("answer_is", "string")
+    problems = list(read_problems(tmp_path / "toy.jsonl"))
+    per_trace = np.mean([np.mean([t.answer is not None and checker.is_correct(t.answer, p.gold) for t in p.traces])
+                         for p in problems])  # fmt: skip
+    assert curve[0]["accuracy"] == pytest.approx(per_trace)
+    assert curve[0]["total_tokens"] == pytest.approx(metrics["total_tokens"] / 8)
+    printed = capsys.readouterr().out
+    assert "cons@n curve" in printed and f"{curve[0]['accuracy']:.4f}" in printed
+
+
+def test_cons_curve_when_the_run_subsamples(tmp_path) -> None:
+    # cons@4 averages subsamples; the curve still covers the whole pool, and its n=4 point is this run.
+    metrics = prune(tmp_path, ["method=cons", "method.n=4", "method.curve=true", "subsamples=5", "seed=2"])
+    points = {p["n"]: p for p in metrics["curve"]}
+    assert sorted(points) == [1, 2, 4, 8]
+    assert points[4]["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert points[4]["total_tokens"] == pytest.approx(metrics["total_tokens"])
+
+
+def test_no_curve_unless_asked(tmp_path) -> None:
+    assert "curve" not in prune(tmp_path, ["method=cons"])
+
+
+def test_curve_must_be_a_bool(tmp_path) -> None:
+    with pytest.raises(ValueError, match="method.curve must be true or false"):
+        prune(tmp_path, ["method=cons", "method.curve=3"])
+
+
+def test_fallback_count_with_a_judge_that_never_says_same(tmp_path, capsys) -> None:
+    metrics = prune(
+        tmp_path,
+        ["method=deepprune", "judge=oracle", f"judge._target_={__name__}.NeverSameJudge", "truncation.k=5"],
+    )
+    assert metrics["judge"] == "never_same"
+    # Every cluster a singleton on all 3 problems: the K3 rule chose, 8 clusters (one per trace) each time.
+    assert metrics["fallback_problems"] == 3
+    assert metrics["mean_clusters"] == 8
+    assert metrics["finish"] == "paper"
+    assert all(r["fallback"] is True for r in metrics["problems"])
+    # K3 = 8 covers the pool: every trace finishes (DeepPrune is then cons@8 plus the prefixes).
+    assert metrics["mean_traces_finished"] == 8
+    assert "3 / 3" in capsys.readouterr().out
+
+
+def test_fallback_count_with_the_oracle(tmp_path) -> None:
+    # The oracle says "same" for equal answers: the toy problems all have repeated answers, so none falls back.
+    metrics = prune(tmp_path, ["method=deepprune", "judge=oracle", "truncation.k=5"])
+    assert metrics["fallback_problems"] == 0
+    assert metrics["mean_clusters"] == pytest.approx(np.mean([r["clusters"] for r in metrics["problems"]]))
+    assert metrics["mean_clusters"] < 8
+
+
+def test_fallback_is_the_mean_over_subsamples(tmp_path) -> None:
+    # n=4 of 8: 10 subsamples per problem, each falling back: every problem counts 1.0.
+    metrics = prune(
+        tmp_path,
+        ["method=deepprune", "method.n=4", "judge=oracle", f"judge._target_={__name__}.NeverSameJudge"],
+    )
+    assert metrics["fallback_problems"] == pytest.approx(3.0)
+    assert all(r["fallback"] == 1.0 and r["subsamples"] == 10 for r in metrics["problems"])
+    assert metrics["mean_clusters"] == pytest.approx(4.0)
