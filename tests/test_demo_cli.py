@@ -85,6 +85,22 @@ def test_demo_names_an_unknown_method(tmp_path):
 
 
 @pytest.mark.vllm
+def test_demo_runs_live_with_its_reasoner(tmp_path):
+    pytest.importorskip("vllm")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "demo.py"), "engine=vllm_cpu", "benchmark.limit=1", "n=4",
+         "methods=[cons,deepprune]", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for method in ("cons", "deepprune"):
+        metrics = json.loads((tmp_path / method / "metrics.json").read_text())
+        # demo.py swaps the live engine's default model (tiny_test) for the demo's reasoner.
+        assert metrics["model"] == "tiny_reasoner" and metrics["n"] == 4 and metrics["num_problems"] == 1
+    assert (tmp_path / "leaderboard.md").exists()
+
+
+@pytest.mark.vllm
 def test_tiny_reasoner_live_with_the_demo_judge(tmp_path):
     pytest.importorskip("vllm")
     result = subprocess.run(
