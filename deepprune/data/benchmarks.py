@@ -83,16 +83,16 @@ def _local_problems(cfg: Mapping[str, Any]) -> list[BenchmarkProblem]:
     path = Path(cfg["path"])
     if not path.exists():
         raise FileNotFoundError(f"benchmark.path={path} does not exist")
-    id_field = cfg.get("id_field") or "index"
+    id_field = cfg["id_field"]
     problems = []
     for line_number, record in _read_jsonl(path):
         where = f"{path}:{line_number}"
         problem_id = str(record[id_field]) if id_field in record else str(line_number - 1)
         question = str(_field(record, cfg["question_field"], where, "question_field"))
         gold = str(_field(record, cfg["answer_field"], where, "answer_field"))
-        if cfg.get("shuffle_choices"):
+        if cfg["shuffle_choices"]:
             stem, correct, incorrect = _split_options(question, gold, where)
-            question, gold = shuffle_choices(stem, correct, incorrect, int(cfg.get("choices_seed") or 0), problem_id)
+            question, gold = shuffle_choices(stem, correct, incorrect, int(cfg["choices_seed"]), problem_id)
         problems.append(BenchmarkProblem(problem_id, question, gold, render_prompt(cfg["prompt"], question)))
     return problems
 
@@ -105,21 +105,21 @@ def _hub_problems(cfg: Mapping[str, Any]) -> list[BenchmarkProblem]:
             f"benchmark.hub={cfg['hub']} needs the 'datasets' package (pip install datasets), "
             "or point benchmark.path at a local JSONL file"
         ) from err
-    fields = cfg.get("hub_fields") or {}
+    fields = cfg["hub_fields"] or {}
     question_field, answer_field = fields.get("question", "question"), fields.get("answer", "answer")
     id_field, incorrect_fields = fields.get("id"), list(fields.get("incorrect") or [])
-    data = datasets.load_dataset(cfg["hub"], cfg.get("hub_config"), split=cfg.get("split") or "train")
+    data = datasets.load_dataset(cfg["hub"], cfg["hub_config"], split=cfg["split"])
     problems = []
     for row_number, record in enumerate(data):
         where = f"{cfg['hub']} row {row_number}"
         problem_id = str(record[id_field]) if id_field and id_field in record else str(row_number)
         question = str(_field(record, question_field, where, "hub_fields.question")).strip()
         gold = str(_field(record, answer_field, where, "hub_fields.answer")).strip()
-        if cfg.get("shuffle_choices"):
+        if cfg["shuffle_choices"]:
             if not incorrect_fields:
                 raise ValueError("benchmark.shuffle_choices with benchmark.hub needs benchmark.hub_fields.incorrect")
             incorrect = [str(_field(record, f, where, "hub_fields.incorrect")).strip() for f in incorrect_fields]
-            question, gold = shuffle_choices(question, gold, incorrect, int(cfg.get("choices_seed") or 0), problem_id)
+            question, gold = shuffle_choices(question, gold, incorrect, int(cfg["choices_seed"]), problem_id)
         problems.append(BenchmarkProblem(problem_id, question, gold, render_prompt(cfg["prompt"], question)))
     return problems
 
@@ -141,11 +141,11 @@ def select(problems: list[BenchmarkProblem], ids: Sequence[Any] | None, limit: i
 
 def load_benchmark(cfg: Mapping[str, Any]) -> list[BenchmarkProblem]:
     """Problems of the configured benchmark (``cfg`` = the ``benchmark`` config node)."""
-    if cfg.get("path"):
+    if cfg["path"]:
         problems = _local_problems(cfg)
-    elif cfg.get("hub"):
+    elif cfg["hub"]:
         problems = _hub_problems(cfg)
     else:
-        raise ValueError(f"benchmark {cfg.get('name')!r} has neither benchmark.path (local JSONL) nor benchmark.hub")
-    ids = cfg.get("ids")
-    return select(problems, list(ids) if ids is not None else None, cfg.get("limit"))
+        raise ValueError(f"benchmark {cfg['name']!r} has neither benchmark.path (local JSONL) nor benchmark.hub")
+    ids = cfg["ids"]
+    return select(problems, list(ids) if ids is not None else None, cfg["limit"])

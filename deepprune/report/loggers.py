@@ -56,12 +56,12 @@ class RunLogger:
 
             self.run = wandb.init(
                 project=cfg.logger.project,
-                entity=cfg.logger.get("entity"),
-                group=wandb_group(cfg.logger.get("group")),
-                tags=list(cfg.logger.get("tags") or []),
+                entity=cfg.logger.entity,
+                group=wandb_group(cfg.logger.group),
+                tags=list(cfg.logger.tags),
                 name=name,
                 dir=str(run_dir),
-                mode=wandb_mode(cfg.logger.get("mode", "auto")),
+                mode=wandb_mode(cfg.logger.mode),
                 config=OmegaConf.to_container(cfg, resolve=True),
                 reinit="finish_previous",
             )

@@ -42,7 +42,7 @@ def run_inputs(cfg: DictConfig, traces: str | None = None) -> dict[str, Any]:
     method = cfg.get("method")
     return {
         "traces": _path(traces),
-        "tokenizer": _path(cfg.data.get("tokenizer")),
+        "tokenizer": _path(cfg.data.tokenizer),
         "judge_path": _path(judge.get("path")) if judge is not None else None,
         "method_params": OmegaConf.to_container(method, resolve=True) if method is not None else None,
         "seed": int(cfg.seed),
