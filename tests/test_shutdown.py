@@ -16,13 +16,8 @@ import pytest
 from deepprune.data.io import read_problems
 
 ROOT = Path(__file__).resolve().parents[1]
-CPU = [
-    "engine.dtype=float32",
-    "engine.enforce_eager=true",
-    "engine.gpu_memory_utilization=0.2",
-    "engine.block_size=32",
-    "engine.max_model_len=512",
-]
+# The CPU preset (float32, eager, small KV cache, 32-token blocks) with a short context for a fast start.
+CPU = ["engine=vllm_cpu", "engine.max_model_len=512"]
 N = 8
 
 

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import deepprune
 
@@ -37,14 +37,13 @@ def _path(value: Any) -> str | None:
 
 
 def run_inputs(cfg: DictConfig, traces: str | None = None) -> dict[str, Any]:
-    """The resolved inputs of a prune / eval_judge run: data, tokenizer, judge, method, seeds, code version."""
+    """The resolved inputs of a prune / eval_judge run: data, tokenizer, judge, seeds, code version (the method
+    reports its own parameters: ``Method.params()``)."""
     judge = cfg.get("judge")
-    method = cfg.get("method")
     return {
         "traces": _path(traces),
         "tokenizer": _path(cfg.data.tokenizer),
         "judge_path": _path(judge.get("path")) if judge is not None else None,
-        "method_params": OmegaConf.to_container(method, resolve=True) if method is not None else None,
         "seed": int(cfg.seed),
         "data_seed": int(cfg.data.seed),
         "deepprune_version": deepprune.__version__,
