@@ -223,7 +223,7 @@ def print_summary(metrics: dict[str, Any]) -> None:
     table = Table(title=f"{metrics['method']} on {metrics['benchmark']} ({metrics['num_problems']} problems)")
     fallback = "fallback_problems" in metrics
     columns = ["accuracy", "total tokens", "tokens/problem", "judge calls"]
-    columns += ["fallback (all singletons)", "clusters/problem"] if fallback else []
+    columns += ["fallback", "clusters"] if fallback else []  # problems where K3 chose; mean clusters
     for column in [*columns, "skipped"]:
         table.add_column(column, justify="right")
     row = [

@@ -4,6 +4,11 @@
 
 Writes DIR/leaderboard.md (least tokens bold, best accuracy underlined), DIR/leaderboard.csv and
 DIR/pareto.png; prints the Markdown table.
+
+Include a cons run with its cons@n curve (``python prune.py method=cons method.curve=true ...`` on the same
+traces) to compare every method at equal budget: ``Δacc@budget`` (accuracy minus the curve's at the same
+tokens) and ``tokens vs matched cons`` (tokens ÷ those of the cheapest cons@n as accurate, within 0.5 pt);
+the plot then draws the curve, and a DeepPrune run with ``judge=oracle`` as the ceiling any judge can reach.
 """
 
 import argparse

@@ -117,7 +117,7 @@ def test_a_malformed_curve_is_ignored_with_a_warning(tmp_path, caplog) -> None:
     assert any(str(cons) in r.getMessage() and "'curve'" in r.getMessage() for r in caplog.records)
 
 
-def test_declutter_separates_overlapping_labels() -> None:
+def test_declutter_separates_overlapping_labels_and_keeps_them_in_the_panel() -> None:
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.set(xscale="log", xlim=(50, 1000), ylim=(40, 80))
     points = [(100.0 + i, 60.0 + 0.01 * i) for i in range(8)]  # eight runs on nearly the same spot
@@ -133,9 +133,11 @@ def test_declutter_separates_overlapping_labels() -> None:
         boxes = [t.get_window_extent(renderer) for t in texts]
         return sum(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
-    assert overlaps() > 0
-    declutter(ax, texts)
+    edge = ax.annotate("a long label at the right edge", (990.0, 50.0), textcoords="offset points", xytext=(4, 4))
+    assert overlaps() > 0 and edge.get_window_extent(renderer).x1 > ax.get_window_extent(renderer).x1
+    declutter(ax, [*texts, edge])
     assert overlaps() == 0
+    assert edge.get_window_extent(renderer).x1 <= ax.get_window_extent(renderer).x1  # flipped left of its point
     plt.close(fig)
 
 

@@ -269,7 +269,8 @@ def _is_oracle(run: dict[str, Any]) -> bool:
 
 
 def declutter(ax: Axes, texts: list[Annotation]) -> None:
-    """Move annotations (offset in points) up until no label overlaps another, greedily from the bottom up.
+    """Keep annotations (offset in points) inside the panel's right edge, then move them up until no label
+    overlaps another, greedily from the bottom up.
 
     Works in display coordinates after the layout is final, so call it after ``tight_layout``.
     """
@@ -284,6 +285,11 @@ def declutter(ax: Axes, texts: list[Annotation]) -> None:
         text.update_positions(renderer)
         return Text.get_window_extent(text, renderer)
 
+    right_edge = ax.get_window_extent(renderer).x1
+    for text in texts:
+        if label_box(text).x1 > right_edge:  # would run off the panel: put it left of its point instead
+            text.xyann = (-text.xyann[0], text.xyann[1])
+            text.set_horizontalalignment("right")
     placed = []
     for text in sorted(texts, key=lambda t: label_box(t).y0):
         box = label_box(text)
@@ -302,6 +308,7 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     columns = list(dict.fromkeys(column_label(r) for r in runs))
     curves = cons_curves(runs)
@@ -339,6 +346,7 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
         )
         ax.set(xlabel="total tokens", ylabel="accuracy (%)", title=column)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4... collide on a short decade
         low, high = ax.get_ylim()
         ax.set_ylim(low, high + 0.15 * (high - low))  # headroom for labels pushed up
         ax.legend(loc="lower right", fontsize=7)
