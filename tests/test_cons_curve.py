@@ -107,3 +107,23 @@ def test_fallback_is_the_mean_over_subsamples(tmp_path) -> None:
     assert metrics["fallback_problems"] == pytest.approx(3.0)
     assert all(r["fallback"] == 1.0 and r["subsamples"] == 10 for r in metrics["problems"])
     assert metrics["mean_clusters"] == pytest.approx(4.0)
+
+
+@pytest.mark.vllm
+def test_live_curve_votes_the_traces_the_run_generated(tmp_path) -> None:
+    """Live (vLLM on the tiny random model): the curve comes from the run's own N traces, nothing generated twice."""
+    pytest.importorskip("vllm")
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text('{"index": 1, "question": "What is 1+1?", "true_answer": "2"}\n'
+                     '{"index": 2, "question": "What is 2+3?", "true_answer": "5"}\n')  # fmt: skip
+    metrics = prune(
+        tmp_path,
+        ["engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path / 'model'}", "model.max_tokens=24",
+         "engine.progress=false", "benchmark=aime24", f"benchmark.path={bench}", "method=cons", "method.n=6",
+         "method.curve=true"],
+    )  # fmt: skip
+    assert [p["n"] for p in metrics["curve"]] == [1, 2, 4, 6]
+    assert metrics["curve"][-1]["accuracy"] == pytest.approx(metrics["accuracy"])
+    assert metrics["curve"][-1]["total_tokens"] == pytest.approx(metrics["total_tokens"])
+    assert metrics["curve"][0]["total_tokens"] == pytest.approx(metrics["total_tokens"] / 6)
+    assert metrics["generated_tokens"] == metrics["total_tokens"]  # the curve generated nothing more
