@@ -293,7 +293,12 @@ def declutter(ax: Axes, texts: list[Annotation]) -> None:
     placed = []
     for text in sorted(texts, key=lambda t: label_box(t).y0):
         box = label_box(text)
-        while hits := [p for p in placed if p.overlaps(box)]:
+        # Each move clears the highest hit, so len(placed) moves suffice; the bound guards against a renderer
+        # whose extents do not follow the offset (a label then stays overlapped rather than looping forever).
+        for _ in range(len(placed) + 1):
+            hits = [p for p in placed if p.overlaps(box)]
+            if not hits:
+                break
             shift = max(p.y1 for p in hits) - box.y0 + 1.0  # pixels up, just clear of the highest hit
             x, y = text.xyann
             text.xyann = (x, y + shift * 72.0 / fig.dpi)
