@@ -86,6 +86,8 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench)
     ids, confs = hf_greedy_confidences(str(model_dir), prompt, MAX_TOKENS)
     first = problems[0].traces[0]
     assert first.num_tokens == len(ids)
+    # The record names the tokenizer whose units num_tokens/confs are in (replay then uses the stored counts).
+    assert Path(problems[0].tokenizer).resolve() == Path(model_dir).resolve()
     np.testing.assert_allclose(first.confs, confs, atol=1e-3)
     meta = json.loads((tmp_path / "traces.jsonl.meta.json").read_text())
     assert meta["generated_tokens"] == sum(t.num_tokens for p in problems for t in p.traces)

@@ -426,6 +426,7 @@ class VllmEngine(Engine):
             "engine": self.name,
             "model": self.model_name,
             "model_path": self.model_path,
+            "token_unit": self.model_path,  # live counts are the model's own generated tokens
             "benchmark": self.benchmark,
             "temperature": self.temperature,
             "top_p": self.top_p,
