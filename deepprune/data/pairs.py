@@ -6,6 +6,7 @@ Splits are always by problem, never by pair, so no problem leaks across train/te
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -78,4 +79,28 @@ def split_by_problem(problem_ids: list[str], fraction: float, seed: int = 0) -> 
     order = np.random.default_rng(seed).permutation(len(problem_ids))
     held = max(1, int(round(fraction * len(problem_ids))))
     held_out = {problem_ids[i] for i in order[:held]}
+    return set(problem_ids) - held_out, held_out
+
+
+def split_by_group(problem_ids: list[str], fraction: float, pattern: str, seed: int = 0) -> tuple[set[str], set[str]]:
+    """Split problem ids into (rest, held_out) by whole groups: ``fraction`` of the groups is held out (seeded).
+
+    A problem's group is what ``pattern`` (a regex searched in its id) matches: its first capture group if it
+    has one, else the whole match (``^[^/]+`` on MATH ids ``algebra/0/0`` = the subject). Used to measure
+    transfer to unseen kinds of problems (no group is on both sides).
+    """
+    regex = re.compile(pattern)
+    groups: dict[str, str] = {}
+    for problem_id in problem_ids:
+        match = regex.search(problem_id)
+        if match is None:
+            raise ValueError(f"data.test_group={pattern!r} does not match problem id {problem_id!r}")
+        groups[problem_id] = match.group(1) if regex.groups else match.group(0)
+    names = sorted(set(groups.values()))
+    if len(names) < 2:
+        raise ValueError(f"data.test_group={pattern!r} finds {len(names)} group(s) ({names}); a split needs >= 2")
+    _, held_names = split_by_problem(names, fraction, seed)
+    if len(held_names) == len(names):
+        held_names.discard(sorted(held_names)[0])
+    held_out = {p for p, group in groups.items() if group in held_names}
     return set(problem_ids) - held_out, held_out

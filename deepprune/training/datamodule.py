@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import ReadStats, read_problems
-from deepprune.data.pairs import PrefixPairExample, build_pairs, split_by_problem
+from deepprune.data.pairs import PrefixPairExample, build_pairs, split_by_group, split_by_problem
 from deepprune.data.schema import Problem
 from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import TruncationRule, Truncator
@@ -60,7 +60,11 @@ def split_problems(data: DictConfig, read: Callable[[str], list[Problem]]) -> di
     if data.test:
         test = read(data.test)
     elif data.test_fraction:
-        rest_ids, test_ids = split_by_problem([p.id for p in train], float(data.test_fraction), seed)
+        ids, fraction = [p.id for p in train], float(data.test_fraction)
+        if data.test_group:
+            rest_ids, test_ids = split_by_group(ids, fraction, str(data.test_group), seed)
+        else:
+            rest_ids, test_ids = split_by_problem(ids, fraction, seed)
         test = [p for p in train if p.id in test_ids]
         train = [p for p in train if p.id in rest_ids]
     if data.val:
