@@ -26,12 +26,12 @@ import torch
 from safetensors import SafetensorError
 
 from deepprune.data.truncation import TruncationRule, truncation_from_config
-from deepprune.judges.models import DecoderJudgeModel, EncoderJudgeModel, JudgeModel
+from deepprune.judges.models import BiEncoderJudgeModel, DecoderJudgeModel, EncoderJudgeModel, JudgeModel
 from deepprune.models import resolve_model_path
 
 FORMAT_VERSION = 2
 MODEL_CLASSES: dict[str, type[JudgeModel]] = {
-    f"{cls.__module__}.{cls.__qualname__}": cls for cls in (EncoderJudgeModel, DecoderJudgeModel)
+    f"{cls.__module__}.{cls.__qualname__}": cls for cls in (EncoderJudgeModel, BiEncoderJudgeModel, DecoderJudgeModel)
 }
 # Keys of the training config that a loaded judge does not take: it loads the saved weights as they are.
 _TRAINING_ONLY = ("path", "lora", "gradient_checkpointing", "trust_remote_code")

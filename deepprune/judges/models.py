@@ -2,12 +2,14 @@
 
 * :class:`EncoderJudgeModel`: cross-encoder (all-MiniLM-L6-v2 by default) reading ``[CLS] a [SEP] b [SEP]``,
   mean- or CLS-pooled, with a linear head.
+* :class:`BiEncoderJudgeModel`: Siamese judge (same encoder) embedding each prefix alone, with a linear
+  head over the pair's symmetric features; a problem's N prefixes cost N encoder passes, not one per pair.
 * :class:`DecoderJudgeModel`: causal LM (Qwen3) reading a judge prompt containing both prefixes; the score
   is a linear head on the last token's hidden state (``scoring=head``) or ``logit(yes) - logit(no)`` of
   the next token (``scoring=yes_no``, the zero-shot judge's reading).
 
 The judge reads the prefixes as the truncation rule cut them (``conf/truncation``): the collators do not
-cut again, except to the encoder's own position limit. ``conf/judge/{minilm,qwen3_4b,tiny_qwen3}.yaml``
+cut again, except to the encoder's own position limit. ``conf/judge/{minilm,bi_encoder,qwen3_4b,tiny_qwen3}.yaml``
 configure these classes; ``lora`` is a peft ``LoraConfig`` (or None for a full fine-tune) applied by
 :func:`deepprune.judges.lora.apply_lora`. Weights are only read from local files (never downloaded).
 """
@@ -22,6 +24,7 @@ import torch
 from peft import LoraConfig
 from torch import nn
 
+from deepprune.config_checks import check_range
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.lora import apply_lora
 from deepprune.models import resolve_model_path
@@ -51,6 +54,30 @@ class EncoderCollator:
                 return_tensors="pt",
             )
         )
+        batch["labels"] = torch.tensor(labels, dtype=torch.float32)
+        return batch
+
+
+class BiEncoderCollator:
+    """Tokenises every prefix as its own sequence: B pairs become 2B rows, the a's then the b's.
+
+    Only a prefix longer than the encoder's positions (``max_length``) is cut.
+    """
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """One row per text, padded to the longest (also how the trained judge embeds a problem's prefixes)."""
+        return dict(
+            self.tokenizer(
+                list(texts), truncation=True, max_length=self.max_length, padding="longest", return_tensors="pt"
+            )
+        )
+
+    def __call__(self, items: Sequence[PairItem]) -> dict[str, torch.Tensor]:
+        text_a, text_b, labels = zip(*items, strict=True)
+        batch = self.encode([*text_a, *text_b])
         batch["labels"] = torch.tensor(labels, dtype=torch.float32)
         return batch
 
@@ -159,7 +186,7 @@ class JudgeModel(nn.Module):
 
         return isinstance(self.model, PeftModel)
 
-    def collator(self) -> EncoderCollator | DecoderCollator:
+    def collator(self) -> EncoderCollator | BiEncoderCollator | DecoderCollator:
         raise NotImplementedError
 
     def save(self, out_dir: Path) -> dict[str, str]:
@@ -239,12 +266,75 @@ class EncoderJudgeModel(JudgeModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         hidden = self.model(**inputs).last_hidden_state.float()
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.head(pooled).squeeze(-1)
+        return self.head(pool(hidden, batch["attention_mask"], self.pooling)).squeeze(-1)
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """``[B, T, H] -> [B, H]``: the ``cls`` token, or the ``mean`` over the tokens the mask keeps."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+class BiEncoderJudgeModel(JudgeModel):
+    """Siamese judge: the encoder embeds each prefix alone (u, v); a linear head reads ``[u + v, |u - v|, u * v]``.
+
+    Symmetric by construction, exactly (``score(a, b) == score(b, a)`` bit for bit): SBERT's classifier
+    features ``[u, v, |u - v|, u * v]`` depend on the order, and a linear head over them averaged over both
+    orders is a linear head over ``[(u + v) / 2, |u - v|, u * v]``, so these features are that same family
+    at one head pass instead of two. Because the prefixes never meet inside the encoder, a problem's N
+    prefixes cost N encoder passes (the trained judge caches them) and each pair costs only the head.
+    The embeddings are the pooled hidden states, unnormalised (as SBERT's classifier reads them).
+
+    Args:
+        pooling: ``mean`` over tokens or the ``cls`` token.
+        head_dropout: dropout before the linear head, in [0, 1).
+        (others: see :class:`JudgeModel`; ``path=None`` is the bundled all-MiniLM-L6-v2)
+    """
+
+    def __init__(
+        self,
+        path: str | None,
+        pooling: str,
+        head_dropout: float,
+        trust_remote_code: bool,
+        bf16: bool,
+        gradient_checkpointing: bool,
+        lora: LoraConfig | None,
+        adapter: str | None = None,
+        tokenizer_path: str | None = None,
+    ) -> None:
+        from transformers import AutoModel
+
+        if pooling not in ("mean", "cls"):
+            raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {pooling!r}")
+        dropout = check_range("judge.head_dropout", head_dropout, 0, 1, high_open=True)
+        local = bundled_minilm_path()
+        if path:
+            local = resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
+        super().__init__(
+            AutoModel, local, trust_remote_code, bf16, gradient_checkpointing, lora, adapter, tokenizer_path
+        )
+        self.pooling = pooling
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(3 * self.hidden_size, 1))
+
+    def collator(self) -> BiEncoderCollator:
+        return BiEncoderCollator(self.tokenizer, int(self.tokenizer.model_max_length))
+
+    def embed(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[N, H]`` embeddings of N tokenised prefixes (:meth:`BiEncoderCollator.encode`): one encoder pass."""
+        hidden = self.model(**inputs).last_hidden_state.float()
+        return pool(hidden, inputs["attention_mask"], self.pooling)
+
+    def pair_logits(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``[B]`` logits of "same final answer" from the two sides' ``[B, H]`` embeddings (the head only)."""
+        return self.head(torch.cat([u + v, (u - v).abs(), u * v], dim=-1)).squeeze(-1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        embeddings = self.embed({k: v for k, v in batch.items() if k != "labels"})
+        half = len(batch["labels"])
+        return self.pair_logits(embeddings[:half], embeddings[half:])
 
 
 def _single_token_ids(tokenizer: Any, words: Sequence[str], key: str) -> list[int]:

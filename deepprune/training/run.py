@@ -86,7 +86,7 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(net, JudgeModel):
         raise ValueError(
             f"judge={cfg.judge.get('_target_')} is not trainable: train.py needs a judge model "
-            "(judge=minilm, qwen3_4b or tiny_qwen3)"
+            "(judge=minilm, bi_encoder, qwen3_4b or tiny_qwen3)"
         )
     truncation, checker = build(cfg.truncation), build(cfg.benchmark.answer)
     pl.seed_everything(int(cfg.seed), workers=True)
