@@ -1,4 +1,5 @@
-"""Shared fixtures: small trace files written by the tests themselves (never the dev data)."""
+"""Test environment (offline, in-process vLLM on CPU), the ``RunIf`` selection markers, and shared fixtures:
+entry configs composed once, tiny models built once per session."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -20,7 +22,39 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
+from helpers.configs import compose_entry, entries  # noqa: E402 - needs tests/ on sys.path
+from helpers.run_if import tag_requirements  # noqa: E402
+
+pytest_plugins = ["pytester"]  # tests/test_helpers.py runs small test files through pytest itself
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects: RunIf(requires_vllm=True) tests are `vllm` tests
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tag_requirements(items)
+
 
 @pytest.fixture
 def repo_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def entry_configs() -> dict[str, DictConfig]:
+    """Every entry config (prune, train, eval_judge, generate, demo) composed with its defaults and Hydra node."""
+    return {entry: compose_entry(entry, hydra=True) for entry in entries()}
+
+
+@pytest.fixture(scope="session")
+def tiny_test_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """``model=tiny_test`` built once: pass ``model.path=`` this directory and the builder finds it there."""
+    from deepprune.engines.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_test"))
+
+
+@pytest.fixture(scope="session")
+def tiny_judge_base(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random Qwen3 with the bundled MiniLM tokenizer (what ``judge=tiny_qwen3`` generates), built once."""
+    from helpers_training import tiny_qwen3_dir
+
+    return tiny_qwen3_dir(tmp_path_factory.mktemp("tiny_judge") / "qwen3")

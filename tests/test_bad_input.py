@@ -12,9 +12,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.configs import compose_entry
+from helpers.run_entry import run_entry
 from helpers_training import write_traces
-from hydra import compose, initialize_config_dir
 from trace_fixtures import make_problem
 
 from deepprune.runner import run_eval_judge, run_prune
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _good_records() -> list[dict[str, Any]]:
@@ -207,8 +203,7 @@ class Outcome:
 
 def run_in_process(task: str, overrides: list[str], run_dir: Path) -> Outcome:
     try:
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose(task, overrides)
+        cfg = compose_entry(task, *overrides)
         if task == "prune":
             run_prune(cfg, run_dir)
         elif task == "eval_judge":
@@ -223,15 +218,7 @@ def run_in_process(task: str, overrides: list[str], run_dir: Path) -> Outcome:
 
 
 def run_script(task: str, overrides: list[str], run_dir: Path) -> Outcome:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / SCRIPTS[task]), *overrides, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_entry(SCRIPTS[task], *overrides, f"hydra.run.dir={run_dir}", expect=None)
     if result.returncode != 0:
         return Outcome(error=result.stderr)
     return Outcome(metrics=read_strict_json(run_dir / "metrics.json"))

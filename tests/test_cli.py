@@ -1,28 +1,15 @@
 """prune.py / eval_judge.py end to end (subprocess, as users run them), loggers, leaderboard and sweeps."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
+from helpers.run_entry import run_entry
 from trace_fixtures import write_toy_file
 
 from deepprune.report.leaderboard import load_runs, render_markdown, sweep_summary, write_leaderboard
 
 CONTRACT = {"accuracy", "total_tokens", "num_problems", "judge_calls", "skipped_records", "problems"}
 PROBLEM_FIELDS = {"id", "predicted", "gold", "correct", "tokens", "judge_calls"}
-
-
-def run_script(repo_root, script, *overrides, cwd=None, expect_ok=True):
-    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, str(repo_root / script), *overrides],
-        cwd=cwd or repo_root, env=env, capture_output=True, text=True, timeout=600,
-    )
-    if expect_ok:
-        assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.fixture
@@ -35,11 +22,11 @@ def common(toy):
 
 
 @pytest.mark.parametrize("method", ["cons", "deepconf_low", "deepconf_high", "deepprune"])
-def test_prune_writes_metrics_contract(repo_root, tmp_path, toy, method):
+def test_prune_writes_metrics_contract(tmp_path, toy, method):
     out = tmp_path / method
     extra = ["method.warmup=4", "method.window=4"] if method.startswith("deepconf") else []
     extra += ["judge=oracle", "truncation.k=5"] if method == "deepprune" else []
-    result = run_script(repo_root, "prune.py", *common(toy), f"method={method}", *extra, f"hydra.run.dir={out}")
+    result = run_entry("prune.py", *common(toy), f"method={method}", *extra, f"hydra.run.dir={out}")
     metrics = json.loads((out / "metrics.json").read_text())
     assert CONTRACT <= set(metrics)
     assert metrics["num_problems"] == 3 and len(metrics["problems"]) == 3
@@ -52,29 +39,41 @@ def test_prune_writes_metrics_contract(repo_root, tmp_path, toy, method):
         assert metrics["judge_calls"] > 0
 
 
-def test_prune_skip_mode_counts_bad_records(repo_root, tmp_path, toy):
+def test_prune_skip_mode_counts_bad_records(tmp_path, toy):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(toy.read_text() + "{broken\n")
     out = tmp_path / "skip"
-    failed = run_script(repo_root, "prune.py", f"data.traces={bad}", "method=cons", f"hydra.run.dir={out}",
-                        expect_ok=False)
+    failed = run_entry("prune.py", f"data.traces={bad}", "method=cons", f"hydra.run.dir={out}", expect=None)
     assert failed.returncode != 0 and "bad.jsonl:4: field '<json>'" in failed.stderr
-    run_script(repo_root, "prune.py", f"data.traces={bad}", "method=cons", "data.on_error=skip", f"hydra.run.dir={out}")
+    run_entry("prune.py", f"data.traces={bad}", "method=cons", "data.on_error=skip", f"hydra.run.dir={out}")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["skipped_records"] == 1 and metrics["num_problems"] == 3
 
 
-def test_deepconf_on_traces_without_confs_fails_clearly(repo_root, tmp_path):
+def test_deepconf_on_traces_without_confs_fails_clearly(tmp_path):
     plain = write_toy_file(tmp_path / "plain.jsonl", confs=False)
-    result = run_script(repo_root, "prune.py", f"data.traces={plain}", "method=deepconf_low", "method.warmup=2",
-                        f"hydra.run.dir={tmp_path / 'x'}", expect_ok=False)
+    result = run_entry(
+        "prune.py",
+        f"data.traces={plain}",
+        "method=deepconf_low",
+        "method.warmup=2",
+        f"hydra.run.dir={tmp_path / 'x'}",
+        expect=None,
+    )
     assert result.returncode != 0 and "confs" in result.stderr
 
 
-def test_eval_judge_sbert_with_wandb_offline(repo_root, tmp_path, toy):
+def test_eval_judge_sbert_with_wandb_offline(tmp_path, toy):
     out = tmp_path / "eval"
-    run_script(repo_root, "eval_judge.py", f"data.test={toy}", "judge=sbert", "truncation.k=6",
-               "data.pairs_per_problem=20", "logger=wandb", f"hydra.run.dir={out}")
+    run_entry(
+        "eval_judge.py",
+        f"data.test={toy}",
+        "judge=sbert",
+        "truncation.k=6",
+        "data.pairs_per_problem=20",
+        "logger=wandb",
+        f"hydra.run.dir={out}",
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("test/auroc", "test/ap", "test/tnr@fnr0.2", "num_pairs", "pos_fraction"):
         assert key in metrics
@@ -86,12 +85,19 @@ def test_eval_judge_sbert_with_wandb_offline(repo_root, tmp_path, toy):
     assert runs and any(runs[0].glob("*.wandb"))
 
 
-def test_csv_logger_and_leaderboard(repo_root, tmp_path, toy):
+def test_csv_logger_and_leaderboard(tmp_path, toy):
     dirs = []
     for method in ("cons", "deepprune"):
         out = tmp_path / method
-        run_script(repo_root, "prune.py", *common(toy), f"method={method}", "judge=oracle", "truncation.k=5",
-                   "logger=csv", f"hydra.run.dir={out}")
+        run_entry(
+            "prune.py",
+            *common(toy),
+            f"method={method}",
+            "judge=oracle",
+            "truncation.k=5",
+            "logger=csv",
+            f"hydra.run.dir={out}",
+        )
         assert (out / "problems.csv").read_text().count("\n") == 4
         dirs.append(out)
     table = write_leaderboard(dirs, tmp_path / "board")
@@ -105,10 +111,18 @@ def test_csv_logger_and_leaderboard(repo_root, tmp_path, toy):
     assert f"**{prune['total_tokens'] / 1e8:.4g}**" in render_markdown(runs)
 
 
-def test_threshold_sweep_multirun(repo_root, tmp_path, toy):
+def test_threshold_sweep_multirun(tmp_path, toy):
     sweep = tmp_path / "sweep"
-    run_script(repo_root, "prune.py", "-m", *common(toy), "method=deepprune", "judge=sbert", "truncation.k=5",
-               "method.threshold=0.3,0.99", f"hydra.sweep.dir={sweep}")
+    run_entry(
+        "prune.py",
+        "-m",
+        *common(toy),
+        "method=deepprune",
+        "judge=sbert",
+        "truncation.k=5",
+        "method.threshold=0.3,0.99",
+        f"hydra.sweep.dir={sweep}",
+    )
     runs = load_runs([sweep])
     assert sorted(r["threshold"] for r in runs) == [0.3, 0.99]
     table = sweep_summary(runs, sweep)
@@ -118,11 +132,19 @@ def test_threshold_sweep_multirun(repo_root, tmp_path, toy):
     assert high["judge_calls"] >= low["judge_calls"]
 
 
-def test_multirun_jobs_share_one_wandb_group(repo_root, tmp_path, toy):
+def test_multirun_jobs_share_one_wandb_group(tmp_path, toy):
     """Every job of a sweep logs to the same W&B group: the sweep directory, fixed once by the launcher."""
     sweep = tmp_path / "sweep"
-    run_script(repo_root, "prune.py", "-m", *common(toy), "method=cons,deepprune", "judge=oracle", "truncation.k=5",
-               "logger=wandb", f"hydra.sweep.dir={sweep}")
+    run_entry(
+        "prune.py",
+        "-m",
+        *common(toy),
+        "method=cons,deepprune",
+        "judge=oracle",
+        "truncation.k=5",
+        "logger=wandb",
+        f"hydra.sweep.dir={sweep}",
+    )
     records = [path.read_bytes() for path in sorted(sweep.glob("*/wandb/offline-run-*/*.wandb"))]
     assert len(records) == 2
     assert all(str(sweep).encode() in record for record in records)

@@ -2,30 +2,26 @@
 as separate submitit jobs (``hydra/launcher=submitit_local``) that log to one W&B group."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.configs import compose_entry
+from helpers.run_entry import run_entry
+from helpers.run_if import RunIf
 from helpers_training import write_traces
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from trace_fixtures import write_toy_file
 from wandb.proto import wandb_internal_pb2
 
-pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+pytestmark = RunIf(modules=("hydra_plugins.hydra_submitit_launcher",))
 
 
 def slurm_params(config: str, *overrides: str) -> dict:
     """The parameters the SLURM launcher would submit with (interpolations resolved as in a real sweep)."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config, ["hydra/launcher=submitit_slurm", *overrides], return_hydra_config=True)
+    cfg = compose_entry(config, "hydra/launcher=submitit_slurm", *overrides, hydra=True)
     return instantiate(cfg.hydra.launcher).params
 
 
@@ -47,16 +43,15 @@ def test_slurm_launcher_needs_a_number_of_devices():
 
 
 def run_sweep(script: str, *overrides: str, sweep: Path) -> subprocess.CompletedProcess:
-    env = dict(
-        os.environ, WANDB_MODE="offline", WANDB_SILENT="true", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false"
+    return run_entry(
+        script,
+        "-m",
+        "hydra/launcher=submitit_local",
+        "logger=wandb",
+        *overrides,
+        f"hydra.sweep.dir={sweep}",
+        timeout=900,
     )
-    env.pop("WANDB_API_KEY", None)
-    command = [sys.executable, script, "-m", "hydra/launcher=submitit_local", "logger=wandb", *overrides]
-    result = subprocess.run(
-        [*command, f"hydra.sweep.dir={sweep}"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    return result
 
 
 def check_submitit_jobs(sweep: Path) -> list[dict]:

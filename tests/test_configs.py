@@ -6,12 +6,11 @@ groups are picked up from conf/ automatically.
 """
 
 import inspect
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.configs import CONF, compose_entry, options
 from hydra.utils import get_class, get_object
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
@@ -25,17 +24,9 @@ from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 
-
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
-
-
-def prune_config(*overrides: str):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("prune", list(overrides))
+def prune_config(*overrides: str) -> DictConfig:
+    return compose_entry("prune", *overrides)
 
 
 def constructor(node) -> inspect.Signature:

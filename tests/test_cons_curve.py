@@ -8,15 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from helpers.configs import compose_entry
+from helpers.run_if import RunIf
 from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import read_problems
 from deepprune.judges.base import Judge, PrefixPair
 from deepprune.runner import run_prune
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class NeverSameJudge(Judge):
@@ -33,8 +32,7 @@ class NeverSameJudge(Judge):
 
 def prune(tmp_path: Path, overrides: list[str]) -> dict[str, Any]:
     toy = write_toy_file(tmp_path / "toy.jsonl")
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("prune", [f"data.traces={toy}", "benchmark=last_letters", *overrides])
+    cfg = compose_entry("prune", f"data.traces={toy}", "benchmark=last_letters", *overrides)
     return run_prune(cfg, tmp_path / "run")
 
 
@@ -109,16 +107,15 @@ def test_fallback_is_the_mean_over_subsamples(tmp_path) -> None:
     assert metrics["mean_clusters"] == pytest.approx(4.0)
 
 
-@pytest.mark.vllm
-def test_live_curve_votes_the_traces_the_run_generated(tmp_path) -> None:
+@RunIf(requires_vllm=True)
+def test_live_curve_votes_the_traces_the_run_generated(tmp_path: Path, tiny_test_model: str) -> None:
     """Live (vLLM on the tiny random model): the curve comes from the run's own N traces, nothing generated twice."""
-    pytest.importorskip("vllm")
     bench = tmp_path / "bench.jsonl"
     bench.write_text('{"index": 1, "question": "What is 1+1?", "true_answer": "2"}\n'
                      '{"index": 2, "question": "What is 2+3?", "true_answer": "5"}\n')  # fmt: skip
     metrics = prune(
         tmp_path,
-        ["engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path / 'model'}", "model.max_tokens=24",
+        ["engine=vllm_cpu", "model=tiny_test", f"model.path={tiny_test_model}", "model.max_tokens=24",
          "engine.progress=false", "benchmark=aime24", f"benchmark.path={bench}", "method=cons", "method.n=6",
          "method.curve=true"],
     )  # fmt: skip

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers.run_if import RunIf
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import write_problems
@@ -41,7 +42,6 @@ def random_problem(seed: int, num_traces: int) -> Problem:
 
 def load_reference():
     """The reference class; its package ``__init__`` imports vLLM (installed with the cpu/gpu extra)."""
-    pytest.importorskip("vllm")
     from deepconf.outputs import DeepThinkOutput
     from deepconf.wrapper import DeepThinkLLM
 
@@ -82,6 +82,7 @@ def reference_online(problem: Problem, warmup: int, keep_top_percent: float):
     return output
 
 
+@RunIf(requires_vllm=True, modules=("deepconf",))
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("keep_top_percent", [10, 50, 90])
 def test_online_voting_matches_reference(tmp_path, seed, keep_top_percent):

@@ -4,17 +4,14 @@ tiny reasoner runs live through vLLM with the shipped judge (the README's main c
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from helpers.run_entry import run_entry
+from helpers.run_if import RunIf
 
 from deepprune import asset_path
 from deepprune.data.io import read_problems
 from deepprune.engines.replay import ReplayEngine
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_traces_have_confidences_and_answers():
@@ -30,14 +27,7 @@ def test_shipped_traces_have_confidences_and_answers():
 
 def test_demo_runs_all_four_methods(tmp_path):
     # The first 2 of the 50 problems: DeepPrune's judge takes ~40-100 s per problem on a busy 2-core machine.
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "demo.py"), "data.limit=2", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = run_entry("demo.py", "data.limit=2", f"hydra.run.dir={tmp_path}", timeout=900)
     board = (tmp_path / "leaderboard.md").read_text()
     for method in ("cons", "deepconf_low", "deepconf_high", "deepprune (trained"):
         assert f"| {method}" in board, board
@@ -63,36 +53,24 @@ def test_data_limit_serves_the_first_problems():
 
 
 def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "prune.py"), "+experiment=demo", "method=cons", "data.limit=3",
-         f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_entry("prune.py", "+experiment=demo", "method=cons", "data.limit=3", f"hydra.run.dir={tmp_path}", timeout=300)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["method"] == "cons" and metrics["benchmark"] == "demo" and metrics["num_problems"] == 3
 
 
 def test_demo_names_an_unknown_method(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "demo.py"), "methods=[cons,deepconff]", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 2
+    result = run_entry("demo.py", "methods=[cons,deepconff]", f"hydra.run.dir={tmp_path}", expect=2, timeout=300)
     known = "cons, deepconf_low, deepconf_high, deepprune"
     assert f"error: methods: ['deepconff'] not in method_configs ({known})" in result.stderr
     assert not (tmp_path / "cons").exists()  # checked before any method runs
 
 
-@pytest.mark.vllm
+@RunIf(requires_vllm=True)
 def test_demo_runs_live_with_its_reasoner(tmp_path):
-    pytest.importorskip("vllm")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "demo.py"), "engine=vllm_cpu", "benchmark.limit=1", "n=4",
-         "methods=[cons,deepprune]", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    run_entry(
+        "demo.py", "engine=vllm_cpu", "benchmark.limit=1", "n=4", "methods=[cons,deepprune]",
+        f"hydra.run.dir={tmp_path}", timeout=900,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
     for method in ("cons", "deepprune"):
         metrics = json.loads((tmp_path / method / "metrics.json").read_text())
         # demo.py swaps the live engine's default model (tiny_test) for the demo's reasoner.
@@ -100,30 +78,22 @@ def test_demo_runs_live_with_its_reasoner(tmp_path):
     assert (tmp_path / "leaderboard.md").exists()
 
 
-@pytest.mark.vllm
+@RunIf(requires_vllm=True)
 def test_tiny_reasoner_live_with_the_demo_judge(tmp_path):
-    pytest.importorskip("vllm")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "prune.py"),
-            "engine=vllm_cpu",
-            "model=tiny_reasoner",
-            "benchmark=demo",
-            "benchmark.limit=2",
-            "method=deepprune",
-            "method.n=8",
-            "judge=trained",
-            f"judge.path={asset_path('demo/judge')}",
-            "truncation.k=32",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    run_entry(
+        "prune.py",
+        "engine=vllm_cpu",
+        "model=tiny_reasoner",
+        "benchmark=demo",
+        "benchmark.limit=2",
+        "method=deepprune",
+        "method.n=8",
+        "judge=trained",
+        f"judge.path={asset_path('demo/judge')}",
+        "truncation.k=32",
+        f"hydra.run.dir={tmp_path}",
         timeout=900,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model"] == "tiny_reasoner" and metrics["num_problems"] == 2
     # The reasoner writes real solutions: answers are extracted from its boxed output.

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.run_entry import run_entry
 from trace_fixtures import write_toy_file
 
 from deepprune.cli import HINT
-
-ROOT = Path(__file__).resolve().parents[1]
 
 APP = """
 from omegaconf import DictConfig
@@ -52,14 +50,9 @@ def app(tmp_path: Path) -> Path:
     return tmp_path / "app.py"
 
 
-def run(script: Path, *args: str, full_error: bool = False, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    env.pop("HYDRA_FULL_ERROR", None)
-    if full_error:
-        env["HYDRA_FULL_ERROR"] = "1"
-    return subprocess.run(
-        [sys.executable, str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+def run(script: str | Path, *args: str, full_error: bool = False) -> subprocess.CompletedProcess:
+    """The script's outcome, whatever its exit code (the tests check it); ``full_error``: HYDRA_FULL_ERROR=1."""
+    return run_entry(script, *args, expect=None, timeout=300, env={"HYDRA_FULL_ERROR": "1"} if full_error else None)
 
 
 def assert_one_line(result: subprocess.CompletedProcess, message: str) -> str:
@@ -130,14 +123,14 @@ def test_multirun_reports_the_failing_job_and_runs_the_others(app, tmp_path):
 @pytest.mark.slow
 def test_prune_missing_trace_file(tmp_path):
     missing = tmp_path / "nope.jsonl"
-    result = run(ROOT / "prune.py", f"data.traces={missing}", "method=cons", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run("prune.py", f"data.traces={missing}", "method=cons", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_line(result, f"trace file not found: {missing}")
 
 
 @pytest.mark.slow
 def test_eval_judge_trained_without_path(tmp_path):
     toy = write_toy_file(tmp_path / "toy.jsonl")
-    result = run(ROOT / "eval_judge.py", f"data.test={toy}", "judge=trained", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run("eval_judge.py", f"data.test={toy}", "judge=trained", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_line(result, "Missing mandatory value: judge.path")
 
 
@@ -145,7 +138,7 @@ def test_eval_judge_trained_without_path(tmp_path):
 def test_train_truncated_checkpoint(tmp_path):
     ckpt = tmp_path / "last.ckpt"
     ckpt.write_bytes(b"PK\x03\x04 truncated")
-    result = run(ROOT / "train.py", "data.train=x.jsonl", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'run'}")
+    result = run("train.py", "data.train=x.jsonl", f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / 'run'}")
     assert_one_line(result, f"ckpt_path={ckpt}: not a PyTorch checkpoint")
 
 
@@ -154,7 +147,7 @@ def test_generate_refuses_a_foreign_builder(tmp_path):
     marker, bench = tmp_path / "MARKER", tmp_path / "bench.jsonl"
     bench.write_text('{"index": 1, "question": "What is 2+2?", "true_answer": "4"}\n')
     result = run(
-        ROOT / "generate.py", "model=tiny_test", "model.builder=os:system", f"model.path=touch {marker}",
+        "generate.py", "model=tiny_test", "model.builder=os:system", f"model.path=touch {marker}",
         "benchmark=aime24", f"benchmark.path={bench}", f"out={tmp_path / 'x.jsonl'}",
         f"hydra.run.dir={tmp_path / 'run'}",
     )  # fmt: skip
@@ -164,5 +157,5 @@ def test_generate_refuses_a_foreign_builder(tmp_path):
 
 @pytest.mark.slow
 def test_demo_bad_override(tmp_path):
-    result = run(ROOT / "demo.py", "methods=[cons]", "data.traces=/nonexistent.jsonl", f"hydra.run.dir={tmp_path}")
+    result = run("demo.py", "methods=[cons]", "data.traces=/nonexistent.jsonl", f"hydra.run.dir={tmp_path}")
     assert_one_line(result, "trace file not found: /nonexistent.jsonl")

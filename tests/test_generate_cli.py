@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from helpers.run_entry import run_entry
+from helpers.run_if import RunIf
 
 from deepprune.data.answers import extract_boxed
 from deepprune.data.io import read_problems
 from deepprune.generation import finished_ids
 
-ROOT = Path(__file__).resolve().parents[1]
 MAX_TOKENS = 24
 CPU = [
     "engine.dtype=float32",
@@ -26,12 +26,8 @@ CPU = [
 ]
 
 
-def run_generate(run_dir: Path, *overrides: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "generate.py"), *overrides, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+def run_generate(run_dir: Path, *overrides: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    return run_entry("generate.py", *overrides, f"hydra.run.dir={run_dir}", **kwargs)
 
 
 @pytest.fixture
@@ -63,15 +59,14 @@ def hf_greedy_confidences(model_dir: str, prompt: str, max_tokens: int) -> tuple
     return generated, confs
 
 
-@pytest.mark.vllm
-def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench):
-    out, model_dir = tmp_path / "traces.jsonl", tmp_path / "tiny"
+@RunIf(requires_vllm=True)
+def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench, tiny_test_model):
+    out, model_dir = tmp_path / "traces.jsonl", Path(tiny_test_model)
     args = [
         "model=tiny_test", f"model.path={model_dir}", f"model.max_tokens={MAX_TOKENS}", "model.temperature=0",
         "benchmark=aime24", f"benchmark.path={bench}", "n=8", f"out={out}", *CPU,
     ]  # fmt: skip
-    result = run_generate(tmp_path / "run1", *args)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_generate(tmp_path / "run1", *args)
 
     problems = list(read_problems(out))
     assert [p.id for p in problems] == ["3", "9"] and [p.gold for p in problems] == ["4", "1"]
@@ -95,17 +90,16 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench)
 
     before = out.read_bytes()
     rerun = run_generate(tmp_path / "run2", *args)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "already generated" in rerun.stdout
     assert out.read_bytes() == before
 
 
-@pytest.mark.vllm
+@RunIf(requires_vllm=True)
 def test_generate_without_local_weights_fails_fast_naming_model_path(tmp_path, bench):
     result = run_generate(
         tmp_path / "run",
         "model=deepseek_8b", "benchmark=aime24", f"benchmark.path={bench}", f"out={tmp_path / 'x.jsonl'}",
-        env={"HF_HUB_CACHE": str(tmp_path / "empty-cache")},
+        env={"HF_HUB_CACHE": str(tmp_path / "empty-cache")}, expect=None,
     )  # fmt: skip
     assert result.returncode != 0
     assert "model.path" in result.stderr and "DeepSeek-R1-0528-Qwen3-8B" in result.stderr

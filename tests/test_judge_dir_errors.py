@@ -7,13 +7,12 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.run_entry import run_entry
 from safetensors.torch import save_file
 
 from deepprune import asset_path
@@ -21,8 +20,6 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.exported import load_exported
 from deepprune.report.leaderboard import load_runs, write_leaderboard
 from deepprune.training.export import check_checkpoint
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def edit_meta(change: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -137,11 +134,8 @@ def test_leaderboard_script_with_only_broken_runs_prints_one_line(tmp_path):
     broken.write_bytes(b"\x00\xff not json")
     with pytest.raises(ValueError, match="readable prune.py metrics"):
         load_runs([tmp_path])
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "leaderboard.py"), str(tmp_path), "--out", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 2 and "Traceback" not in result.stderr
+    result = run_entry("experiments/leaderboard.py", tmp_path, "--out", tmp_path / "out", expect=2, timeout=120)
+    assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert str(broken) in lines[0]  # the warning names the file
     assert lines[-2] == "error: none of the given directories holds readable prune.py metrics"

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.run_if import RunIf
 from trace_fixtures import make_problem, write_toy_file
 
 from deepprune.data.answers import AnswerChecker
@@ -182,8 +183,6 @@ def test_deepconf_without_confs_is_a_clear_error(tmp_path, counter):
 
 def _reference_utils():
     spec = importlib.util.find_spec("deepconf")
-    if spec is None:
-        pytest.skip("reference package deepconf==0.1.0 not installed (dev extra)")
     path = Path(spec.submodule_search_locations[0]) / "utils.py"
     # Load utils.py alone: the package __init__ imports vLLM, the voting code only needs numpy.
     module_spec = importlib.util.spec_from_file_location("deepconf_reference_utils", path)
@@ -192,6 +191,7 @@ def _reference_utils():
     return module
 
 
+@RunIf(modules=("deepconf",))  # the reference package deepconf==0.1.0 (dev extra)
 @pytest.mark.parametrize("seed", range(5))
 def test_offline_variants_match_reference(tmp_path, counter, seed):
     ref = _reference_utils()
@@ -216,9 +216,9 @@ def test_offline_variants_match_reference(tmp_path, counter, seed):
         assert outcome.predicted == expected[variant]["answer"], variant
 
 
+@RunIf(requires_vllm=True, modules=("deepconf",))  # deepconf's package imports vLLM
 def test_online_stop_matches_reference_logits_processor():
     """The replayed stop position equals where DeepConf's own vLLM logits processor forces EOS."""
-    pytest.importorskip("vllm")
     import torch
     from deepconf.processors import ConfPerReqLogitsProcessor
 

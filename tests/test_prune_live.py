@@ -5,43 +5,41 @@ and prune.py engine=vllm_cpu writes the metrics contract with engine/model/bench
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-pytest.importorskip("vllm")
-
-from hydra import compose, initialize_config_dir
+from helpers.configs import compose_entry
+from helpers.run_entry import run_entry
+from helpers.run_if import RunIf
 
 from deepprune.data.truncation import FirstTokens
-from deepprune.engines.vllm_engine import VllmEngine
 from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_checker, build_engine
 
-pytestmark = pytest.mark.vllm
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = RunIf(requires_vllm=True)
 MAX_TOKENS = 40
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "bench.jsonl"
-    path.write_text('{"index": 1, "question": "What is 1+1?", "true_answer": "2"}\n'
-                    '{"index": 2, "question": "What is 2+3?", "true_answer": "5"}\n')
+    path.write_text(
+        '{"index": 1, "question": "What is 1+1?", "true_answer": "2"}\n'
+        '{"index": 2, "question": "What is 2+3?", "true_answer": "5"}\n'
+    )
     return path
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, bench):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("prune", ["engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path_factory.mktemp('m')}",
-                                f"model.max_tokens={MAX_TOKENS}", "engine.progress=false", "benchmark=aime24",
-                                f"benchmark.path={bench}"])
+def live(bench, tiny_test_model):
+    from deepprune.engines.vllm_engine import VllmEngine  # imports vLLM
+
+    cfg = compose_entry(
+        "prune", "engine=vllm_cpu", "model=tiny_test", f"model.path={tiny_test_model}",
+        f"model.max_tokens={MAX_TOKENS}", "engine.progress=false", "benchmark=aime24", f"benchmark.path={bench}",
+    )  # fmt: skip
     checker = build_checker(cfg)
     engine = build_engine(cfg, checker)
     assert isinstance(engine, VllmEngine) and engine.max_tokens == MAX_TOKENS
@@ -92,24 +90,21 @@ def test_deepprune_continues_exactly_the_kept_traces(live):
     assert outcome.judge_calls > 0
 
 
-def test_prune_cli_live_writes_contract(tmp_path, bench):
+def test_prune_cli_live_writes_contract(tmp_path, bench, tiny_test_model):
     out = tmp_path / "run"
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "prune.py"), "engine=vllm_cpu", "model=tiny_test", f"model.path={tmp_path / 'm'}",
-         f"model.max_tokens={MAX_TOKENS}", "benchmark=aime24", f"benchmark.path={bench}", "method=deepprune",
-         "method.n=6", "judge=sbert", "truncation.k=6", f"hydra.run.dir={out}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_entry(
+        "prune.py", "engine=vllm_cpu", "model=tiny_test", f"model.path={tiny_test_model}",
+        f"model.max_tokens={MAX_TOKENS}", "benchmark=aime24", f"benchmark.path={bench}", "method=deepprune",
+        "method.n=6", "judge=sbert", "truncation.k=6", f"hydra.run.dir={out}",
+    )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["engine"] == "vllm" and metrics["model"] == "tiny_test" and metrics["benchmark"] == "aime24"
     assert metrics["num_problems"] == 2 and metrics["total_tokens"] > 0
 
 
 def test_paper_model_without_weights_fails_naming_model_path(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "prune.py"), "engine=vllm", "model=deepseek_8b", "benchmark=aime24",
-         "method=deepprune", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
+    result = run_entry(
+        "prune.py", "engine=vllm", "model=deepseek_8b", "benchmark=aime24", "method=deepprune",
+        f"hydra.run.dir={tmp_path}", expect=None, timeout=300,
+    )  # fmt: skip
     assert result.returncode != 0 and "model.path" in result.stderr

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.run_entry import run_entry
+from helpers.run_if import RunIf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,16 +81,11 @@ def test_entry_script_trains_and_exports_a_loadable_model(tmp_path: Path) -> Non
         f"output_dir={out}",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "experiments/demo/train_reasoner.py"), *overrides],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    # The working directory is outside the repository: the package comes from PYTHONPATH.
+    pythonpath = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    run_entry(
+        "experiments/demo/train_reasoner.py", *overrides, cwd=tmp_path, env={"PYTHONPATH": pythonpath}, timeout=300
     )
-    assert result.returncode == 0, result.stderr[-3000:]
 
     with open(next((tmp_path / "run" / "logs").rglob("metrics.csv"))) as f:
         losses = [float(r["train/loss"]) for r in csv.DictReader(f) if r.get("train/loss")]
@@ -122,12 +118,13 @@ def test_shipped_reasoner_is_small_and_loads() -> None:
     )
 
 
-@pytest.mark.vllm
+@RunIf(requires_vllm=True)
 def test_shipped_reasoner_samples_boxed_answers_in_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vllm
+
     path = REPO / "deepprune" / "assets" / "tiny_reasoner"
     if not (path / "model.safetensors").exists():
         pytest.skip("tiny reasoner not exported yet (experiments/demo/train_reasoner.py)")
-    vllm = pytest.importorskip("vllm")
     llm = vllm.LLM(
         model=str(path),
         dtype="float32",

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.run_entry import run_entry
 from trace_fixtures import write_toy_file
 
 from deepprune import asset_path
@@ -18,7 +16,6 @@ from deepprune.judges.sbert import SbertJudge
 from deepprune.judges.trained import TrainedJudge
 from deepprune.judges.zero_shot import ZeroShotJudge
 
-ROOT = Path(__file__).resolve().parents[1]
 NOT_CACHED = "nonexistent-org/never-downloaded-model"
 
 
@@ -44,10 +41,9 @@ def malicious_judge(tmp_path: Path, *, judge_json_trusts: bool) -> tuple[Path, P
 def test_judge_json_cannot_enable_remote_code_under_prune_py(tmp_path):
     judge, marker = malicious_judge(tmp_path, judge_json_trusts=True)
     toy = write_toy_file(tmp_path / "toy.jsonl")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "prune.py"), f"data.traces={toy}", "benchmark=last_letters", "method=deepprune",
-         "judge=trained", f"judge.path={judge}", "truncation.k=5", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True, timeout=300,
+    result = run_entry(
+        "prune.py", f"data.traces={toy}", "benchmark=last_letters", "method=deepprune", "judge=trained",
+        f"judge.path={judge}", "truncation.k=5", f"hydra.run.dir={tmp_path / 'run'}", expect=None, timeout=300,
     )  # fmt: skip
     assert not marker.exists()
     assert result.returncode == 2, result.stderr[-3000:]

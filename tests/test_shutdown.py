@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,8 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
+from helpers.run_entry import entry_env
+from helpers.run_if import RunIf
 
 from deepprune.data.io import read_problems
 
@@ -21,14 +21,14 @@ CPU = ["engine=vllm_cpu", "engine.max_model_len=512"]
 N = 8
 
 
-@pytest.mark.vllm
+@RunIf(requires_vllm=True)
 def test_sigterm_stops_generate_and_its_engine_process(tmp_path):
     bench, out = tmp_path / "bench.jsonl", tmp_path / "traces.jsonl"
     # Enough problems that the run is still generating when the first line lands.
     rows = [{"index": i, "question": f"What is {i}+{i}?", "true_answer": str(2 * i)} for i in range(40)]
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
     # The multiprocessing engine (a spawned EngineCore process) is the one that used to outlive a SIGTERM.
-    env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1", "VLLM_CPU_KVCACHE_SPACE": "1"}
+    env = entry_env({"VLLM_ENABLE_V1_MULTIPROCESSING": "1", "VLLM_CPU_KVCACHE_SPACE": "1"})
     command = [
         sys.executable, str(ROOT / "generate.py"), "model=tiny_test", "model.max_tokens=64",
         "benchmark=aime24", f"benchmark.path={bench}", f"n={N}", f"out={out}", *CPU,

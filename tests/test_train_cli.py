@@ -1,15 +1,14 @@
 """End-to-end ``python train.py`` runs (real Lightning, peft, W&B offline, gloo DDP) on tiny data."""
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers.run_entry import run_entry
 from helpers_training import write_traces
 from omegaconf import OmegaConf
 from torchmetrics.functional.classification import binary_auroc
@@ -18,8 +17,6 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.base import Prefix
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.datamodule import run_test_examples
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def roc_auc_score(labels, scores) -> float:
@@ -31,20 +28,14 @@ def traces(tmp_path_factory):
     return write_traces(tmp_path_factory.mktemp("data") / "traces.jsonl", num_problems=16, traces_per_problem=8)
 
 
-def run_train(run_dir: Path, traces: Path, *overrides: str, expect_ok: bool = True, timeout: int = 300):
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", WANDB_MODE="offline",
-               WANDB_DIR=str(run_dir.parent), WANDB_SILENT="true")
-    env.pop("WANDB_API_KEY", None)
-    command = [
-        sys.executable, "train.py", f"data.train={traces}", "data.test_fraction=0.25", "data.val_fraction=0.25",
+def run_train(run_dir: Path, traces: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """train.py on the tiny data: 3 steps, a quarter of the problems for validation and a quarter for test."""
+    return run_entry(
+        "train.py", f"data.train={traces}", "data.test_fraction=0.25", "data.val_fraction=0.25",
         "data.pairs_per_problem=8", "data.batch_size=8", "trainer.max_steps=3", "trainer.limit_val_batches=2",
         "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false", "truncation.k=24",
-        f"hydra.run.dir={run_dir}", *overrides,
-    ]
-    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
-    if expect_ok:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    return proc
+        f"hydra.run.dir={run_dir}", *overrides, env={"WANDB_DIR": str(run_dir.parent)}, timeout=300,
+    )  # fmt: skip
 
 
 def _test_pairs(run_dir: Path):
@@ -89,8 +80,14 @@ def test_resume_from_checkpoint(tmp_path, traces):
     assert (first / "checkpoints" / "last.ckpt").stat().st_size < 20e6
     second = tmp_path / "second"
     # The first run ended its (only) epoch at max_steps; the resumed one may train on into more epochs.
-    proc = run_train(second, traces, "logger=csv", "trainer.max_steps=4", "trainer.max_epochs=3",
-                     f"ckpt_path={first}/checkpoints/last.ckpt")
+    proc = run_train(
+        second,
+        traces,
+        "logger=csv",
+        "trainer.max_steps=4",
+        "trainer.max_epochs=3",
+        f"ckpt_path={first}/checkpoints/last.ckpt",
+    )
     assert "Restoring states from the checkpoint" in proc.stdout + proc.stderr
     assert json.loads((second / "metrics.json").read_text())["global_step"] == 4
 
@@ -98,8 +95,15 @@ def test_resume_from_checkpoint(tmp_path, traces):
 @pytest.mark.slow
 def test_tiny_qwen3_lora_decoder_ddp_cpu(tmp_path, traces):
     run_dir = tmp_path / "ddp"
-    proc = run_train(run_dir, traces, "judge=tiny_qwen3", "judge.scoring=yes_no", "trainer=ddp_cpu",
-                     "trainer.max_steps=2", "logger=csv")
+    proc = run_train(
+        run_dir,
+        traces,
+        "judge=tiny_qwen3",
+        "judge.scoring=yes_no",
+        "trainer=ddp_cpu",
+        "trainer.max_steps=2",
+        "logger=csv",
+    )
     log = proc.stdout + proc.stderr
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log and "GLOBAL_RANK: 0, MEMBER: 1/2" in log
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -125,11 +129,10 @@ def test_tiny_qwen3_head_export_reload(tmp_path, traces):
 def test_qwen3_4b_without_weights_fails_fast(tmp_path, traces):
     started = time.perf_counter()
     env_home = tmp_path / "hf"
-    proc = subprocess.run(
-        [sys.executable, "train.py", f"data.train={traces}", "judge=qwen3_4b", f"hydra.run.dir={tmp_path / 'q'}"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, HF_HOME=str(env_home), HF_HUB_CACHE=str(env_home / "hub"), HF_HUB_OFFLINE="1"),
-    )
+    proc = run_entry(
+        "train.py", f"data.train={traces}", "judge=qwen3_4b", f"hydra.run.dir={tmp_path / 'q'}",
+        env={"HF_HOME": str(env_home), "HF_HUB_CACHE": str(env_home / "hub")}, expect=None, timeout=120,
+    )  # fmt: skip
     assert proc.returncode != 0
     assert "judge.path='Qwen/Qwen3-4B-Instruct-2507'" in proc.stderr and "set judge.path=" in proc.stderr
     assert time.perf_counter() - started < 60
@@ -139,16 +142,36 @@ def test_qwen3_4b_without_weights_fails_fast(tmp_path, traces):
 def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
     """experiments/judge_ablation.py: the acceptance run is also the ablation's focal+oversample cell."""
     out = tmp_path / "abl"
-    tiny = ["data.val_fraction=0.25", "data.batch_size=8", "trainer.max_steps=2", "trainer.limit_val_batches=1",
-            "trainer.num_sanity_val_steps=0", "logger=none"]
-    command = [sys.executable, "experiments/judge_ablation.py", "--traces", str(traces), "--out", str(out),
-               "--grid", "acceptance", "ablation", "--pairs", "6", *(f"--override={o}" for o in tiny)]
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    tiny = [
+        "data.val_fraction=0.25",
+        "data.batch_size=8",
+        "trainer.max_steps=2",
+        "trainer.limit_val_batches=1",
+        "trainer.num_sanity_val_steps=0",
+        "logger=none",
+    ]
+    command = [
+        "experiments/judge_ablation.py",
+        "--traces",
+        str(traces),
+        "--out",
+        str(out),
+        "--grid",
+        "acceptance",
+        "ablation",
+        "--pairs",
+        "6",
+        *(f"--override={o}" for o in tiny),
+    ]
+    proc = run_entry(*command, timeout=900)
     assert proc.stdout.count("[train]") == 4
     rows = json.loads((out / "ablation.json").read_text())
     assert sorted((r["loss"], r["sampler"]) for r in rows) == [
-        ("bce", "none"), ("bce", "oversample"), ("focal", "none"), ("focal", "oversample")]
+        ("bce", "none"),
+        ("bce", "oversample"),
+        ("focal", "none"),
+        ("focal", "oversample"),
+    ]
     for row in rows:
         assert row["k"] == 64 and row["steps"] == 2 and row["test_pairs"] > 0
         for key in ("judge_auroc", "exact_auroc", "difflib_auroc", "sbert_auroc", "identical_share"):
@@ -156,5 +179,5 @@ def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
     assert "| focal_none_k64_p6 | 0 | 64 | focal | none |" in proc.stdout
     assert (out / "ablation.png").stat().st_size > 1000
     # A second call finds every cell trained and only tabulates.
-    rerun = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert rerun.returncode == 0 and "[train]" not in rerun.stdout and rerun.stdout.count("[skip]") == 4
+    rerun = run_entry(*command, timeout=900)
+    assert "[train]" not in rerun.stdout and rerun.stdout.count("[skip]") == 4

@@ -1,4 +1,5 @@
-"""Every config file of train.py's groups composes and builds the object it names (no training)."""
+"""train.py's configs build what the script needs: run-time partials, trainer variants, loggers, judge models.
+(Every file of every group builds: tests/test_config_groups.py.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.utils import get_method, instantiate
+from helpers.configs import compose_entry
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from peft import LoraConfig
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -19,27 +20,12 @@ from deepprune.judges.models import DecoderJudgeModel, EncoderJudgeModel
 from deepprune.training.run import build_callbacks, build_loggers, build_trainer
 from deepprune.training.sampler import OversamplingSampler
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
 
 def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", list(overrides))
+    cfg = compose_entry("train", *overrides)
     with open_dict(cfg):
         cfg.output_dir = str(tmp_path)  # what train() sets; no Hydra run here
     return cfg
-
-
-def test_every_train_group_file_composes(tmp_path):
-    for group in ("loss", "sampler", "optimizer", "scheduler", "trainer", "callbacks", "logger", "judge"):
-        for file in sorted((CONF / group).glob("*.yaml")):
-            if group == "judge" and file.stem in ("oracle", "sbert", "trained", "zero_shot"):
-                continue  # prune.py / eval_judge.py judges (tests/test_configs.py)
-            node = compose_train(tmp_path, f"{group}={file.stem}")[group]
-            targets = [node._target_] if "_target_" in node else []
-            targets += [v._target_ for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
-            for target in targets:  # a class or a function, importable
-                assert callable(get_method(target)), (file, target)
 
 
 def test_sampler_optimizer_scheduler_are_partials_completed_at_run_time(tmp_path):

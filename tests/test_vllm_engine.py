@@ -3,26 +3,21 @@ confidences, checked against the real engine (one in-process LLM shared by the m
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-pytest.importorskip("vllm")
-
-from hydra import compose, initialize_config_dir
+from helpers.configs import compose_entry
+from helpers.run_if import RunIf
 
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, ProblemSpec
-from deepprune.engines.logits_processors import MarkerCounter
 from deepprune.engines.replay import first_window_below
-from deepprune.engines.vllm_engine import VllmEngine, confidences_from_logprobs, resolve_model_path
 from deepprune.instantiate import build
 
-pytestmark = pytest.mark.vllm
+# deepprune.engines.vllm_engine imports vLLM: the tests import it themselves, so the module is collected (and
+# skipped with a reason) where vLLM is missing.
+pytestmark = RunIf(requires_vllm=True)
 
-ROOT = Path(__file__).resolve().parents[1]
 MAX_TOKENS = 48
 PROBLEM = ProblemSpec("p0", "q", "1", payload=" So the answer is")
 
@@ -37,21 +32,20 @@ CPU_OVERRIDES = [
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
+def engine(tmp_path_factory, tiny_test_model):
+    from deepprune.engines.vllm_engine import VllmEngine
+
     bench = tmp_path_factory.mktemp("bench") / "bench.jsonl"
     bench.write_text('{"index": 7, "question": "What is 1+1?", "true_answer": "2"}\n')
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose(
-            "generate",
-            [
-                "model=tiny_test",
-                f"model.path={tmp_path_factory.mktemp('tiny')}",
-                f"model.max_tokens={MAX_TOKENS}",
-                "benchmark=aime24",
-                f"benchmark.path={bench}",
-                *CPU_OVERRIDES,
-            ],
-        )
+    cfg = compose_entry(
+        "generate",
+        "model=tiny_test",
+        f"model.path={tiny_test_model}",
+        f"model.max_tokens={MAX_TOKENS}",
+        "benchmark=aime24",
+        f"benchmark.path={bench}",
+        *CPU_OVERRIDES,
+    )
     eng = build(
         cfg.engine,
         extract_answer=lambda text: "x" if "\\boxed{" in text else None,
@@ -118,6 +112,8 @@ def test_confidences_are_the_deepconf_formula_on_vllm_logprobs(greedy):
     from vllm import SamplingParams
     from vllm.inputs import TokensPrompt
 
+    from deepprune.engines.vllm_engine import confidences_from_logprobs
+
     (trace,) = greedy.start(PROBLEM, 1)
     greedy.advance([trace], End())
     params = SamplingParams(temperature=0.0, max_tokens=MAX_TOKENS, logprobs=20)
@@ -141,6 +137,8 @@ def test_greedy_continuation_equals_one_shot(greedy):
 
 
 def test_reasoning_words_stop_right_after_the_kth_marker(engine):
+    from deepprune.engines.logits_processors import MarkerCounter
+
     rule = ReasoningWords(3)
     traces = engine.start(PROBLEM, 8, seed=2)
     engine.advance(traces, rule)
@@ -237,6 +235,8 @@ def test_stopped_traces_generate_nothing(engine):
 
 
 def test_missing_weights_fail_naming_model_path(tmp_path):
+    from deepprune.engines.vllm_engine import resolve_model_path
+
     with pytest.raises(FileNotFoundError, match="model.path"):
         resolve_model_path({"path": "deepprune-tests/no-such-model"})  # a hub name not in the local cache
     with pytest.raises(FileNotFoundError, match="model.path"):
