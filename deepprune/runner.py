@@ -145,6 +145,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     truncation = build_truncation(cfg)
     method = build_method(cfg, truncation)
     judge = build_judge(cfg, checker) if method.needs_judge else None
+    method.bind(judge)  # e.g. DeepPrune's threshold=auto: fails here, before the engine starts, without a recorded tau
     warn_on_truncation_mismatch(judge, truncation)
     engine = build_engine(cfg, checker)
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
@@ -205,7 +206,8 @@ def summarize(
 
 
 def deepprune_stops(records: list[dict[str, Any]], method: DeepPruneMethod) -> dict[str, Any]:
-    """Why DeepPrune's traces stopped: how often every cluster was a singleton and K3 traces finished instead.
+    """Why DeepPrune's traces stopped: how often every cluster was a singleton and K3 traces finished instead;
+    and what clustering cost in judge calls per trace.
 
     With subsamples, a problem's fallback is the share of its subsamples that fell back, so
     ``fallback_problems`` may be fractional. Many fallbacks mean the judge rarely said "same": the run is
@@ -213,8 +215,12 @@ def deepprune_stops(records: list[dict[str, Any]], method: DeepPruneMethod) -> d
     """
     return {
         "finish": method.finish,
+        "compare": method.compare,
         "fallback_problems": float(sum(float(r["fallback"]) for r in records)),
         "mean_clusters": float(np.mean([r["clusters"] for r in records])),
+        # Pairs scored per clustered trace, over the whole run (the compare rule's cost).
+        "judge_calls_per_trace": float(sum(r["judge_calls"] for r in records))
+        / max(float(sum(r["traces_clustered"] for r in records)), 1.0),
     }
 
 
@@ -223,7 +229,7 @@ def print_summary(metrics: dict[str, Any]) -> None:
     table = Table(title=f"{metrics['method']} on {metrics['benchmark']} ({metrics['num_problems']} problems)")
     fallback = "fallback_problems" in metrics
     columns = ["accuracy", "total tokens", "tokens/problem", "judge calls"]
-    columns += ["fallback", "clusters"] if fallback else []  # problems where K3 chose; mean clusters
+    columns += ["calls/trace", "fallback", "clusters"] if fallback else []  # problems where K3 chose; mean clusters
     for column in [*columns, "skipped"]:
         table.add_column(column, justify="right")
     row = [
@@ -233,7 +239,11 @@ def print_summary(metrics: dict[str, Any]) -> None:
         f"{metrics['judge_calls']:,.0f}",
     ]
     if fallback:
-        row += [f"{metrics['fallback_problems']:g} / {metrics['num_problems']}", f"{metrics['mean_clusters']:.1f}"]
+        row += [
+            f"{metrics['judge_calls_per_trace']:.2f}",
+            f"{metrics['fallback_problems']:g} / {metrics['num_problems']}",
+            f"{metrics['mean_clusters']:.1f}",
+        ]
     table.add_row(*row, str(metrics["skipped_records"]))
     console = Console()
     console.print(table)

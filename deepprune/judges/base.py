@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,8 @@ class Judge(ABC):
     name: str = "judge"
     # The truncation rule the judge was trained on, compared with a run's by ``==`` (None: reads any prefix).
     truncation: TruncationRule | None = None
+    # judge.json of a judge exported by train.py (judges loaded from an export set it; None for the others).
+    meta: dict[str, Any] | None = None
 
     def __init__(self) -> None:
         self.pairs_scored = 0
@@ -57,6 +60,11 @@ class Judge(ABC):
     @abstractmethod
     def _score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
         """Return one probability per pair; add the tokens read to ``self.tokens_read``."""
+
+    def recorded_metrics(self) -> dict[str, Any]:
+        """What training recorded about this judge (judge.json's ``metrics``, e.g. ``val/threshold@fnr0.2``)."""
+        metrics = (self.meta or {}).get("metrics")
+        return metrics if isinstance(metrics, dict) else {}
 
     def reset(self) -> None:
         """Forget per-problem caches (called before each problem)."""

@@ -51,6 +51,9 @@ class Method(ABC):
                 values[name] = value.describe() if hasattr(value, "describe") else value
         return values
 
+    def bind(self, judge: Judge | None) -> None:
+        """Settle parameters that depend on the run's judge, before the first problem (default: none do)."""
+
     @abstractmethod
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0

@@ -1,11 +1,26 @@
 """DeepPrune: online greedy clustering of trace prefixes with a judge, then finish a few traces.
 
-Every trace generates its prefix (the truncation rule). In arrival order, a new prefix is compared
-with up to ``max_compare`` (K1) sampled members of each existing cluster; a cluster's similarity is
-the mean judge probability of "same answer". The trace joins the most similar cluster when that
-similarity exceeds ``threshold`` (tau), else it opens a new cluster (at most ``max_clusters`` (K);
-beyond that it joins the most similar one). A trace that joins an existing cluster is stopped at its
-prefix. Finishing rules:
+Every trace generates its prefix (the truncation rule). In arrival order, each new prefix is compared with
+existing clusters; a cluster's similarity is the mean judge probability of "same answer" over the members
+compared. Two comparison rules (``compare``):
+
+- ``paper`` (the paper's rule): up to ``max_compare`` (K1) randomly sampled members of *every* cluster are
+  scored in one batch; the trace joins the most similar cluster when that similarity exceeds ``threshold``
+  (tau). Cost: up to K1 judge calls per cluster per trace.
+- ``fast``: clusters are visited largest first (ties: the older cluster). A cluster is compared with its
+  founder first; further members (random order, at most K1 in all) are scored one at a time only while the
+  running mean is undecided, i.e. within ``exit_margin`` of tau: a mean above tau + margin accepts the
+  cluster, one below tau - margin rejects it, and once its members or K1 run out, mean > tau decides, as in
+  the paper. The trace joins the first accepted cluster and stops comparing. A decisive judge (scores far from
+  tau) thus pays one call per cluster visited, and a trace that belongs to the largest cluster one call.
+  Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
+
+With either rule, a trace that joins no cluster opens a new one (at most ``max_clusters`` (K); beyond that
+it joins the most similar cluster compared). A trace that joins an existing cluster is stopped at its
+prefix. ``threshold=auto`` takes tau from what training recorded in the judge's ``judge.json`` metrics under
+``threshold_key`` (e.g. ``val/threshold@fnr0.2``: the threshold at which the judge wrongly split 20% of the
+validation's same-answer pairs); a judge that records none (oracle, sbert, zero_shot) is an error. Finishing
+rules:
 
 - ``paper``: the largest cluster's first min(|c|, K2) traces finish and vote; when every cluster is a
   singleton, the first K3 traces finish and vote (the fallback).
@@ -18,6 +33,8 @@ appears or no trace is left. Those traces' tokens count like any other finished 
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +80,58 @@ def greedy_cluster(
     return clusters
 
 
+def fast_cluster(
+    prefixes: list[Prefix],
+    judge: Judge,
+    threshold: float,
+    max_compare: int,
+    max_clusters: int,
+    rng: np.random.Generator,
+    exit_margin: float,
+) -> list[list[int]]:
+    """The ``fast`` rule (module docstring): largest cluster first, founder first, early exit around tau."""
+    clusters: list[list[int]] = []
+    for position, prefix in enumerate(prefixes):
+        chosen, best, best_mean = None, 0, -1.0
+        # Largest first; sorted() is stable, so among equal sizes the older cluster comes first.
+        for index in sorted(range(len(clusters)), key=lambda c: -len(clusters[c])):
+            mean = _compare(prefix, clusters[index], prefixes, judge, threshold, max_compare, rng, exit_margin)
+            if mean > best_mean:
+                best, best_mean = index, mean
+            if mean > threshold:
+                chosen = index
+                break
+        if chosen is None and len(clusters) < max_clusters:
+            clusters.append([position])
+        else:
+            clusters[best if chosen is None else chosen].append(position)
+    return clusters
+
+
+def _compare(
+    prefix: Prefix,
+    cluster: list[int],
+    prefixes: list[Prefix],
+    judge: Judge,
+    threshold: float,
+    max_compare: int,
+    rng: np.random.Generator,
+    exit_margin: float,
+) -> float:
+    """Mean judge probability over the founder and as few further members as the early exit allows."""
+    total = float(judge.score([(prefixes[cluster[0]], prefix)])[0])
+    count = 1
+    if abs(total - threshold) > exit_margin or len(cluster) == 1 or max_compare == 1:
+        return total
+    # Undecided: draw further members without replacement, only as many as it takes.
+    for i in rng.permutation(len(cluster) - 1)[: max_compare - 1]:
+        total += float(judge.score([(prefixes[cluster[1 + int(i)]], prefix)])[0])
+        count += 1
+        if abs(total / count - threshold) > exit_margin:
+            break
+    return total / count
+
+
 class DeepPruneMethod(Method):
     name = "deepprune"
     needs_judge = True
@@ -71,7 +140,10 @@ class DeepPruneMethod(Method):
         self,
         n: int | None,
         truncation: TruncationRule,
-        threshold: float = 0.5,
+        threshold: float | str = 0.5,
+        threshold_key: str = "val/threshold@fnr0.2",
+        compare: str = "paper",
+        exit_margin: float = 0.1,
         max_compare: int = 10,
         max_clusters: int = 32,
         finish: str = "paper",
@@ -81,32 +153,68 @@ class DeepPruneMethod(Method):
         super().__init__(n)
         if finish not in ("paper", "diversity"):
             raise ValueError(f"method.finish must be 'paper' or 'diversity', got {finish!r}")
-        self.truncation, self.threshold = truncation, check_range("method.threshold", threshold, 0, 1)
+        if compare not in ("paper", "fast"):
+            raise ValueError(f"method.compare must be 'paper' or 'fast', got {compare!r}")
+        if threshold != "auto":
+            try:
+                check_range("method.threshold", threshold, 0, 1)
+            except ValueError:
+                raise ValueError(f"method.threshold must be a number in [0, 1] or 'auto', got {threshold!r}") from None
+        if not isinstance(threshold_key, str) or "/threshold@" not in threshold_key:
+            raise ValueError(
+                "method.threshold_key must name a threshold in judge.json's metrics "
+                f"(e.g. 'val/threshold@fnr0.2'), got {threshold_key!r}"
+            )
+        self.truncation, self.threshold, self.threshold_key = truncation, threshold, threshold_key
+        # tau in use: the configured number, or the judge's recorded one once a judge is bound (threshold=auto).
+        self.tau: float | None = None if threshold == "auto" else float(threshold)
+        self.compare = compare
+        self.exit_margin = check_range("method.exit_margin", exit_margin, 0, 1)
         self.max_compare = check_int("method.max_compare", max_compare)
         self.max_clusters = check_int("method.max_clusters", max_clusters)
         self.finish = finish
         self.finish_largest = check_int("method.finish_largest", finish_largest)
         self.finish_singletons = check_int("method.finish_singletons", finish_singletons)
 
+    def bind(self, judge: Judge | None) -> None:
+        """With ``threshold=auto``, take tau from what training recorded in ``judge``'s judge.json."""
+        if self.threshold != "auto" or judge is None:
+            return
+        recorded = judge.recorded_metrics()
+        if self.threshold_key not in recorded:
+            what = f"has no '{self.threshold_key}'" if recorded else "records no training metrics"
+            raise ValueError(
+                f"method.threshold=auto: judge={judge.name} {what} (only a judge exported by train.py records "
+                "its thresholds, in judge.json's metrics); set method.threshold to a number in [0, 1]"
+            )
+        self.tau = check_range(f"judge.json metrics '{self.threshold_key}'", recorded[self.threshold_key], 0, 1)
+
+    def params(self) -> dict[str, Any]:
+        """As configured, except ``threshold``: the tau used (threshold=auto: the judge's recorded one)."""
+        values = super().params()
+        values["threshold"] = self.threshold if self.tau is None else self.tau
+        values["threshold_key"] = self.threshold_key if self.threshold == "auto" else None  # unused otherwise
+        return values
+
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
     ) -> MethodOutcome:
         if judge is None:
             raise ValueError("method=deepprune needs a judge (judge=oracle|sbert|trained|zero_shot)")
+        self.bind(judge)  # threshold=auto: this judge's tau (the runner binds once before the first problem)
         traces = engine.start(problem, self.n, seed)
         engine.advance(traces, self.truncation)
         judge.reset()
         pairs_before, tokens_before = judge.pairs_scored, judge.tokens_read
         prefixes = [t.prefix() for t in traces]
         judge.prepare(prefixes)
-        clusters = greedy_cluster(
-            prefixes,
-            judge,
-            self.threshold,
-            self.max_compare,
-            self.max_clusters,
-            np.random.default_rng(seed),
-        )
+        rng = np.random.default_rng(seed)
+        if self.compare == "fast":
+            clusters = fast_cluster(
+                prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin
+            )
+        else:
+            clusters = greedy_cluster(prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng)
         rounds, fallback = self._finishing_rounds(clusters)
         finishing: list[int] = []
         weights: list[float] = []
@@ -128,6 +236,7 @@ class DeepPruneMethod(Method):
                 "finished": finishing,
                 "finish": self.finish,
                 "fallback": fallback,
+                "traces_clustered": len(prefixes),
             },
         )
 

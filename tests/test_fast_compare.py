@@ -1,0 +1,201 @@
+"""DeepPrune's ``compare=fast`` clustering against the paper's rule, on synthetic prefixes with known answers."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from trace_fixtures import write_toy_file
+
+from deepprune.data.answers import AnswerChecker
+from deepprune.data.tokenizer import TokenCounter
+from deepprune.data.truncation import FirstTokens
+from deepprune.engines.replay import ReplayEngine
+from deepprune.judges.base import Judge, Prefix
+from deepprune.judges.oracle import OracleJudge
+from deepprune.methods.deepprune import DeepPruneMethod, fast_cluster, greedy_cluster
+from deepprune.runner import run_prune
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKER = AnswerChecker("answer_is", "string")
+
+
+def prefixes_for(answers: list[str | None]) -> list[Prefix]:
+    return [Prefix(f"trace {i}", 4, a, final_known=True, key=i) for i, a in enumerate(answers)]
+
+
+class RecordingOracle(OracleJudge):
+    """The oracle judge, remembering which (member, new trace) pairs it scored, call by call."""
+
+    def __init__(self) -> None:
+        super().__init__(CHECKER)
+        self.calls: list[list[tuple[int, int]]] = []
+
+    def _score(self, pairs):
+        self.calls.append([(a.key, b.key) for a, b in pairs])
+        return super()._score(pairs)
+
+
+class TableJudge(Judge):
+    """Scores a pair (member, new trace) from a table keyed by the new trace, then the member."""
+
+    name = "table"
+
+    def __init__(self, table: dict[int, dict[int, float]]) -> None:
+        super().__init__()
+        self.table = table
+
+    def _score(self, pairs):
+        return np.array([self.table[b.key][a.key] for a, b in pairs])
+
+
+def fast(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, exit_margin=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    return fast_cluster(prefixes, judge, threshold, max_compare, max_clusters, rng, exit_margin)
+
+
+def paper(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, seed=0):
+    return greedy_cluster(prefixes, judge, threshold, max_compare, max_clusters, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_same_clusters_as_paper_when_the_judge_is_decisive_and_far_fewer_calls(seed):
+    rng = np.random.default_rng(seed)
+    answers = rng.choice(["a", "b", "c", "d", "e"], size=40, p=[0.55, 0.2, 0.1, 0.1, 0.05]).tolist()
+    prefixes = prefixes_for(answers)
+    paper_judge, fast_judge = OracleJudge(CHECKER), RecordingOracle()
+    expected = paper(prefixes, paper_judge)
+    clusters = fast(prefixes, fast_judge)
+    assert clusters == expected
+    # A decisive judge: one call per cluster visited, and a trace visits at most every cluster there is.
+    per_trace = [len(call) for call in fast_judge.calls]
+    assert all(n == 1 for n in per_trace)
+    assert fast_judge.pairs_scored <= sum(min(i, len(expected)) for i in range(len(prefixes)))
+    assert fast_judge.pairs_scored / len(prefixes) <= 3
+    assert paper_judge.pairs_scored > 2 * fast_judge.pairs_scored
+
+
+def test_largest_cluster_first_and_founder_first():
+    judge = RecordingOracle()
+    # a | b b b | then an "a" (the smaller, older cluster) and a new answer "c"
+    clusters = fast(prefixes_for(["a", "b", "b", "b", "a", "c"]), judge)
+    assert clusters == [[0, 4], [1, 2, 3], [5]]
+    scored = [pair for call in judge.calls for pair in call]
+    members_for = {new: [m for m, n in scored if n == new] for new in range(1, 6)}
+    assert members_for[4] == [1, 0]  # the 3-member "b" cluster first, by its founder; then the "a" founder
+    assert members_for[5] == [1, 0]  # a new answer visits every cluster, largest first: two calls
+    assert members_for[2] == [0, 1] and members_for[3] == [1]  # equal sizes: "a" (older) first; then by size
+
+
+def test_ties_in_size_visit_the_older_cluster_first():
+    judge = RecordingOracle()
+    fast(prefixes_for(["a", "b", "c"]), judge)
+    assert [pair for call in judge.calls for pair in call] == [(0, 1), (0, 2), (1, 2)]
+
+
+def test_early_exit_on_a_clear_founder_and_further_members_while_undecided():
+    members = {0: 0.55, 1: 0.9, 2: 0.9, 3: 0.9, 4: 0.9}  # one 5-member cluster, built with a sure judge below
+    sure = {new: {m: 1.0 for m in range(new)} for new in range(5)}
+    prefixes = prefixes_for([None] * 6)
+    clear = TableJudge({**sure, 5: {m: 0.95 for m in members}})
+    assert fast(prefixes, clear) == [[0, 1, 2, 3, 4, 5]]
+    assert clear.pairs_scored == 4 + 1  # the clear founder decides alone
+    # Founder 0.55 is within 0.1 of tau: one more member (0.9) lifts the mean to 0.725 > 0.6, accepted.
+    undecided = TableJudge({**sure, 5: members})
+    assert fast(prefixes, undecided) == [[0, 1, 2, 3, 4, 5]]
+    assert undecided.pairs_scored == 4 + 2
+    # Scores that stay near tau: sampled up to K1 members, then mean > tau decides (0.51 > 0.5: joins).
+    near = TableJudge({**sure, 5: {m: 0.51 for m in members}})
+    assert fast(prefixes, near, max_compare=3) == [[0, 1, 2, 3, 4, 5]]
+    assert near.pairs_scored == 4 + 3
+    below = TableJudge({**sure, 5: {m: 0.45 for m in members}})
+    assert fast(prefixes, below, max_compare=3) == [[0, 1, 2, 3, 4], [5]]
+    assert below.pairs_scored == 4 + 3
+    # A margin of 0: the founder alone decides.
+    founder_only = TableJudge({**sure, 5: {m: 0.45 for m in members}})
+    assert fast(prefixes, founder_only, exit_margin=0.0) == [[0, 1, 2, 3, 4], [5]]
+    assert founder_only.pairs_scored == 4 + 1
+
+
+def test_joins_the_first_cluster_that_clears_tau_not_the_most_similar():
+    # Clusters {0, 2} (larger) and {1}; trace 3 scores 0.7 with the first and 0.99 with the second.
+    table = {1: {0: 0.0}, 2: {0: 1.0, 1: 0.0}, 3: {0: 0.7, 2: 0.7, 1: 0.99}}
+    prefixes = prefixes_for([None] * 4)
+    assert fast(prefixes, TableJudge(table)) == [[0, 2, 3], [1]]
+    assert paper(prefixes, TableJudge(table)) == [[0, 2], [1, 3]]
+
+
+def test_max_clusters_caps_new_clusters_and_joins_the_most_similar():
+    # Trace 3 clears tau nowhere; with K=3 it joins the cluster of its highest mean, the one founded by 1.
+    table = {1: {0: 0.0}, 2: {0: 0.0, 1: 0.0}, 3: {0: 0.2, 1: 0.4, 2: 0.1}, 4: {0: 0.3, 1: 0.2, 2: 0.25, 3: 0.35}}
+    prefixes = prefixes_for([None] * 5)
+    clusters = fast(prefixes, TableJudge(table), max_clusters=3, exit_margin=0.0)
+    assert clusters == [[0, 4], [1, 3], [2]]  # trace 4: founders only (margin 0), best mean 0.3 with 0
+    assert len(fast(prefixes, TableJudge(table), max_clusters=32, exit_margin=0.0)) == 5
+    always_different = TableJudge({n: {m: 0.0 for m in range(n)} for n in range(12)})
+    assert len(fast(prefixes_for([None] * 12), always_different, max_clusters=4)) == 4
+
+
+def test_calls_per_trace_bounded_by_k1_per_cluster_visited():
+    rng = np.random.default_rng(3)
+    n = 30
+    table = {new: {m: float(rng.uniform(0.45, 0.55)) for m in range(new)} for new in range(n)}  # all undecided
+    judge = TableJudge(table)
+    clusters = fast(prefixes_for([None] * n), judge, max_compare=2, max_clusters=4)
+    assert len(clusters) <= 4
+    assert judge.pairs_scored <= sum(2 * min(i, 4) for i in range(n))
+
+
+def test_method_runs_fast_on_replay_and_counts_calls(tmp_path):
+    toy = str(write_toy_file(tmp_path / "toy.jsonl"))
+    engine = ReplayEngine(toy, TokenCounter().path, extract_answer=CHECKER.extract)
+    spec = next(s for s in engine.problems() if s.id == "p0")  # answers a a b a c a b a
+    runs = {
+        rule: DeepPruneMethod(None, FirstTokens(5), compare=rule).run(spec, engine, CHECKER, OracleJudge(CHECKER))
+        for rule in ("paper", "fast")
+    }
+    outcome_paper, outcome = runs["paper"], runs["fast"]
+    assert outcome.extra["cluster_sizes"] == outcome_paper.extra["cluster_sizes"] == [5, 2, 1]
+    assert outcome.predicted == outcome_paper.predicted == "a" and outcome.tokens == outcome_paper.tokens
+    # a: -, a 1, b 1, a 1, c 2, a 1, b 2, a 1  vs. the paper's 1 + 2 + ... + 7
+    assert (outcome.judge_calls, outcome_paper.judge_calls) == (9, 28)
+    assert outcome.extra["traces_clustered"] == 8
+
+
+def test_metrics_report_calls_per_trace_and_the_rule(tmp_path):
+    toy = write_toy_file(tmp_path / "toy.jsonl")
+    overrides = ["method=deepprune", "judge=oracle", "benchmark=last_letters", "truncation.k=5", "method.compare=fast"]
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("prune", [*overrides, f"data.traces={toy}"])
+    metrics = run_prune(cfg, tmp_path / "run")
+    traces = sum(p["traces_clustered"] for p in metrics["problems"])
+    assert traces == 24
+    assert metrics["judge_calls_per_trace"] == pytest.approx(metrics["judge_calls"] / traces)
+    assert metrics["compare"] == metrics["method_params"]["compare"] == "fast"
+    assert metrics["method_params"]["exit_margin"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"compare": "slow"}, "method.compare"),
+        ({"compare": None}, "method.compare"),
+        ({"exit_margin": -0.1}, "method.exit_margin"),
+        ({"exit_margin": 1.5}, "method.exit_margin"),
+        ({"exit_margin": float("nan")}, "method.exit_margin"),
+        ({"exit_margin": "0.1"}, "method.exit_margin"),
+        ({"threshold": "automatic"}, "method.threshold"),
+        ({"threshold_key": "val/auroc"}, "method.threshold_key"),
+    ],
+)
+def test_new_knobs_are_validated(kwargs, key):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")) as err:
+        DeepPruneMethod(None, FirstTokens(4), **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_holds_the_defaults():
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("prune", ["method=deepprune"])
+    assert cfg.method.compare in ("paper", "fast") and 0 <= cfg.method.exit_margin <= 1
+    assert cfg.method.threshold_key == "val/threshold@fnr0.2"
