@@ -17,6 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
+# No on-disk memo of answer comparisons: tests count math-verify work and must not depend on earlier runs.
+os.environ.setdefault("DEEPPRUNE_ANSWER_CACHE", "off")
 # vLLM on CPU in tests: in-process engine (fast start, no spawned workers) and a 1 GiB KV cache. Set here,
 # before any test module imports vLLM; subprocesses (prune.py, generate.py, demo.py) inherit them.
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")

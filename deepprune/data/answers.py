@@ -11,6 +11,9 @@ import re
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib.metadata import version
+
+from deepprune.data.answer_cache import answer_cache
 
 _ANSWER_IS = re.compile(r"answer\s+is\s*[:\-]?\s*(.+?)\s*(?:\.\s*$|\.\s+|\n|$)", re.IGNORECASE)
 _CHOICE_PATTERNS = (
@@ -69,6 +72,7 @@ def normalize_string(answer: str) -> str:
 
 # math-verify bounds parsing and comparison with signal.alarm (whole seconds), which only the main thread may
 # set: from any other thread it raises, so there parsing and comparison run without a time bound.
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
 _PARSE_TIMEOUT_S = 5
 _VERIFY_TIMEOUT_S = 5
 # Already delimited for math-verify: an unescaped "$" anywhere, or a leading "\(" / "\[".
@@ -105,11 +109,28 @@ def math_equal(a: str, b: str) -> bool:
     # would merge different LaTeX answers (\Gamma and \gamma).
     if _squash(a) == _squash(b):
         return True
+    if _INTEGER.match(a) and _INTEGER.match(b):  # most competition answers: no parse needed
+        return int(a) == int(b)
+    cache = answer_cache(f"math-verify {version('math-verify')}")
+    known = cache.get(a, b) if cache is not None else None
+    if known is None:
+        known = _math_verify_equal(a, b)
+        if cache is not None:
+            cache.put(a, b, known)
+    return known
+
+
+def _math_verify_equal(a: str, b: str) -> bool:
     from math_verify import verify
+    from sympy import Rational
 
     parsed_a, parsed_b = _math_parse(a), _math_parse(b)
     if not parsed_a or not parsed_b:
         return False
+    # Two exact rationals (025, \dfrac{9}{14}, 2/4) are equal iff their values are: what verify concludes too,
+    # after a symbolic comparison that costs ~10 ms.
+    if isinstance(parsed_a[0], Rational) and isinstance(parsed_b[0], Rational):
+        return bool(parsed_a[0] == parsed_b[0])
     timeout = _timeout(_VERIFY_TIMEOUT_S)
     return bool(
         verify(parsed_a, parsed_b, timeout_seconds=timeout) or verify(parsed_b, parsed_a, timeout_seconds=timeout)
