@@ -117,6 +117,22 @@ def test_early_exit_on_a_clear_founder_and_further_members_while_undecided():
     assert founder_only.pairs_scored == 4 + 1
 
 
+def test_the_undecided_band_is_a_share_of_the_room_on_each_side_of_tau():
+    sure = {new: {m: 1.0 for m in range(new)} for new in range(5)}
+    prefixes = prefixes_for([None] * 6)
+    # tau=0.9, margin 0.2: undecided within [0.72, 0.92]; 0.97 is decided by the founder although |0.97 - tau| < 0.2.
+    high = TableJudge({**sure, 5: {m: 0.97 for m in range(5)}})
+    assert fast(prefixes, high, threshold=0.9, exit_margin=0.2) == [[0, 1, 2, 3, 4, 5]]
+    assert high.pairs_scored == 4 + 1
+    inside = TableJudge({**sure, 5: {m: 0.91 for m in range(5)}})
+    fast(prefixes, inside, threshold=0.9, exit_margin=0.2)
+    assert inside.pairs_scored == 4 + 5  # every member, all within K1
+    # Margin 1: nothing decides early, every cluster is compared with up to K1 members, as in the paper.
+    full = TableJudge({**sure, 5: {m: 0.0 for m in range(5)}})
+    assert fast(prefixes, full, exit_margin=1.0, max_compare=3) == [[0, 1, 2, 3, 4], [5]]
+    assert full.pairs_scored == 1 + 2 + 3 + 3 + 3  # even the sure scores (1.0) of traces 1-4 are not early exits
+
+
 def test_joins_the_first_cluster_that_clears_tau_not_the_most_similar():
     # Clusters {0, 2} (larger) and {1}; trace 3 scores 0.7 with the first and 0.99 with the second.
     table = {1: {0: 0.0}, 2: {0: 1.0, 1: 0.0}, 3: {0: 0.7, 2: 0.7, 1: 0.99}}
@@ -172,7 +188,7 @@ def test_metrics_report_calls_per_trace_and_the_rule(tmp_path):
     assert traces == 24
     assert metrics["judge_calls_per_trace"] == pytest.approx(metrics["judge_calls"] / traces)
     assert metrics["compare"] == metrics["method_params"]["compare"] == "fast"
-    assert metrics["method_params"]["exit_margin"] == 0.1
+    assert metrics["method_params"]["exit_margin"] == cfg.method.exit_margin
 
 
 @pytest.mark.parametrize(

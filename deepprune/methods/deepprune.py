@@ -9,11 +9,13 @@ compared. Two comparison rules (``compare``):
   (tau). Cost: up to K1 judge calls per cluster per trace.
 - ``fast``: clusters are visited largest first (ties: the older cluster). A cluster is compared with its
   founder first; further members (random order, at most K1 in all) are scored one at a time only while the
-  running mean is undecided, i.e. within ``exit_margin`` of tau: a mean above tau + margin accepts the
-  cluster, one below tau - margin rejects it, and once its members or K1 run out, mean > tau decides, as in
-  the paper. The trace joins the first accepted cluster and stops comparing. A decisive judge (scores far from
-  tau) thus pays one call per cluster visited, and a trace that belongs to the largest cluster one call.
-  Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
+  running mean is undecided: a mean above tau + m(1 - tau) accepts the cluster, one below tau - m*tau
+  rejects it (m = ``exit_margin``: the share of the way from tau to 1, or to 0, that decides; 0: the
+  founder alone decides, 1: every cluster is compared with up to K1 members), and once its members or K1
+  run out, mean > tau decides, as in the paper. The trace joins the first accepted cluster and stops
+  comparing. A decisive judge (scores far from tau) thus pays one call per cluster visited, and a trace
+  that belongs to the largest cluster one call. Each call scores one pair: the next pair depends on the
+  last score, so batching would only add calls.
 
 With either rule, a trace that joins no cluster opens a new one (at most ``max_clusters`` (K); beyond that
 it joins the most similar cluster compared). A trace that joins an existing cluster is stopped at its
@@ -119,15 +121,17 @@ def _compare(
     exit_margin: float,
 ) -> float:
     """Mean judge probability over the founder and as few further members as the early exit allows."""
+    # The undecided band around tau, as a share of the room on each side: never empty or out of reach near 0 or 1.
+    low, high = threshold - exit_margin * threshold, threshold + exit_margin * (1.0 - threshold)
     total = float(judge.score([(prefixes[cluster[0]], prefix)])[0])
     count = 1
-    if abs(total - threshold) > exit_margin or len(cluster) == 1 or max_compare == 1:
+    if not low <= total <= high or len(cluster) == 1 or max_compare == 1:
         return total
     # Undecided: draw further members without replacement, only as many as it takes.
     for i in rng.permutation(len(cluster) - 1)[: max_compare - 1]:
         total += float(judge.score([(prefixes[cluster[1 + int(i)]], prefix)])[0])
         count += 1
-        if abs(total / count - threshold) > exit_margin:
+        if not low <= total / count <= high:
             break
     return total / count
 
@@ -143,7 +147,7 @@ class DeepPruneMethod(Method):
         threshold: float | str = 0.5,
         threshold_key: str = "val/threshold@fnr0.2",
         compare: str = "paper",
-        exit_margin: float = 0.1,
+        exit_margin: float = 0.2,
         max_compare: int = 10,
         max_clusters: int = 32,
         finish: str = "paper",
