@@ -1,0 +1,62 @@
+"""experiments/heldout.py writes exactly the held-out problems of a train.py run's split (by problem or by group)."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+from helpers.configs import compose_entry
+from helpers_training import write_traces
+from omegaconf import OmegaConf
+
+from deepprune.data.io import read_problems
+
+
+def fake_run(run_dir: Path, traces: Path, *overrides: str) -> Path:
+    """A train.py run directory as far as heldout.py reads it: the saved config."""
+    cfg = compose_entry("train", f"data.train={traces}", "data.test_fraction=0.25", *overrides)
+    (run_dir / ".hydra").mkdir(parents=True)
+    OmegaConf.save(cfg, run_dir / ".hydra" / "config.yaml")
+    return run_dir
+
+
+def heldout(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
+    """experiments/heldout.py in this process (its imports are the slow part of a subprocess here)."""
+    script = Path(__file__).resolve().parents[1] / "experiments" / "heldout.py"
+    monkeypatch.setattr(sys, "argv", [str(script), *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(script), run_name="__main__")
+    return exit_info.value.code
+
+
+def ids(path: Path) -> set[str]:
+    return {p.id for p in read_problems(path)}
+
+
+def test_heldout_writes_the_test_split_disjoint_from_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    traces = write_traces(tmp_path / "traces.jsonl", num_problems=16)
+    run = fake_run(tmp_path / "run", traces)
+    assert heldout(monkeypatch, run, tmp_path / "test.jsonl.gz") == 0
+    assert heldout(monkeypatch, run, tmp_path / "train.jsonl", "--split", "train") == 0
+    test, train = ids(tmp_path / "test.jsonl.gz"), ids(tmp_path / "train.jsonl")
+    assert len(test) == 4 and train and not test & train
+    # The records are the source's, traces included.
+    source = {p.id: p for p in read_problems(traces)}
+    assert all(len(p.traces) == len(source[p.id].traces) for p in read_problems(tmp_path / "test.jsonl.gz"))
+
+
+def test_heldout_follows_a_group_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    traces = write_traces(tmp_path / "traces.jsonl", num_problems=16)  # ids p000..p015: group = first two digits
+    run = fake_run(tmp_path / "run", traces, "data.test_group='^p0(\\d)'", "data.test_fraction=0.5")
+    assert heldout(monkeypatch, run, tmp_path / "test.jsonl", "--limit", "3") == 0
+    test = ids(tmp_path / "test.jsonl")
+    assert len(test) == 3 and len({i[2] for i in test}) == 1
+
+
+def test_heldout_refuses_a_directory_that_is_not_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert heldout(monkeypatch, tmp_path, tmp_path / "x.jsonl") == 2
+    assert "must be a train.py run directory" in capsys.readouterr().err
