@@ -39,3 +39,15 @@ def test_memo_gives_the_same_answers_and_skips_verify_on_the_second_run(tmp_path
     # Integers and exact rationals never reach verify; the symbolic pairs do, once.
     assert off["verify_calls"] == first["verify_calls"] > 0
     assert second["verify_calls"] == 0
+
+
+def test_concurrent_runs_share_the_memo_without_locking_each_other_out(tmp_path: Path) -> None:
+    """Two processes comparing at once (like train.py and prune.py on one file) both finish, same answers."""
+    import json
+
+    env = {"DEEPPRUNE_ANSWER_CACHE": str(tmp_path / "answers.sqlite"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    script = SCRIPT.replace("print(", "[checker.equivalent(f'{i}x+1', f'{i}+x') for i in range(40)]\nprint(")
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in "ab"]
+    results = [json.loads(p.communicate(timeout=300)[0].strip().splitlines()[-1]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert results[0]["equal"] == results[1]["equal"] == [True, False, True, True, True, True, True, False]

@@ -3,8 +3,9 @@
 Labelling a MATH trace file compares ~50k answer pairs; the symbolic ones cost 10-30 ms each (minutes per
 file), and every train.py / prune.py / eval run over the same file would pay that again. Results are keyed
 by the two answer strings (ordered: the comparison is symmetric) and the math-verify version, in SQLite
-(WAL: concurrent runs and DDP ranks read and write safely). A result that hit math-verify's timeout is
-stored like any other, so later runs agree with the first one whatever the machine's load.
+(WAL, one short transaction per write: concurrent runs and DDP ranks never hold the lock while comparing; a
+write that still finds the database busy is skipped, as the memo only saves time). A result that hit
+math-verify's timeout is stored like any other, so later runs agree with the first one whatever the load.
 
 ``DEEPPRUNE_ANSWER_CACHE``: the database file (default ``~/.cache/deepprune/answers.sqlite``); ``off``
 disables the memo.
@@ -12,13 +13,13 @@ disables the memo.
 
 from __future__ import annotations
 
-import atexit
+import logging
 import os
 import sqlite3
 import threading
 from pathlib import Path
 
-_COMMIT_EVERY = 256
+log = logging.getLogger(__name__)
 
 
 class AnswerCache:
@@ -28,15 +29,15 @@ class AnswerCache:
         self.path, self.namespace = Path(path), namespace
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._pending = 0
-        self._db = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
+        self._skipped_writes = 0
+        # Autocommit: each INSERT is its own transaction, so the write lock is held for microseconds.
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS equal (ns TEXT, a TEXT, b TEXT, same INTEGER, PRIMARY KEY (ns, a, b))"
             )
-            self._db.commit()
-        atexit.register(self.flush)
 
     def get(self, a: str, b: str) -> bool | None:
         a, b = sorted((a, b))
@@ -49,17 +50,12 @@ class AnswerCache:
     def put(self, a: str, b: str, same: bool) -> None:
         a, b = sorted((a, b))
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO equal VALUES (?, ?, ?, ?)", (self.namespace, a, b, int(same)))
-            self._pending += 1
-            if self._pending >= _COMMIT_EVERY:
-                self._db.commit()
-                self._pending = 0
-
-    def flush(self) -> None:
-        with self._lock:
-            if self._pending:
-                self._db.commit()
-                self._pending = 0
+            try:
+                self._db.execute("INSERT OR IGNORE INTO equal VALUES (?, ?, ?, ?)", (self.namespace, a, b, int(same)))
+            except sqlite3.OperationalError as err:  # busy past the timeout: the result is still returned
+                self._skipped_writes += 1
+                if self._skipped_writes == 1:
+                    log.warning("answer cache %s: write skipped (%s); comparisons go on without it", self.path, err)
 
 
 _CACHES: dict[str, AnswerCache | None] = {}
@@ -75,8 +71,6 @@ def answer_cache(namespace: str) -> AnswerCache | None:
             try:
                 cache = AnswerCache(location, namespace)
             except (OSError, sqlite3.Error) as err:  # a read-only home: compare without the memo, say so once
-                import logging
-
-                logging.getLogger(__name__).warning("answer cache %s unusable (%s): not memoising", location, err)
+                log.warning("answer cache %s unusable (%s): not memoising", location, err)
         _CACHES[key] = cache
     return _CACHES[key]
