@@ -26,8 +26,8 @@ from deepprune.training.run import train
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TRAIN_OVERRIDES = [
-    "judge=bi_encoder", "data.test_fraction=0.25", "data.val_fraction=0.25", "data.pairs_per_problem=8",
-    "data.batch_size=8", "trainer.max_steps=3", "trainer.limit_val_batches=2", "trainer.num_sanity_val_steps=0",
+    "judge=bi_encoder", "data.test_fraction=0.25", "data.val_fraction=0.25", "data.pairs_per_problem=6",
+    "data.batch_size=6", "trainer.max_steps=2", "trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0",
     "trainer.enable_progress_bar=false", "truncation.k=24", "logger=none",
 ]  # fmt: skip
 
@@ -69,7 +69,7 @@ class EncoderRows:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> tuple[Path, DictConfig]:
     root = tmp_path_factory.mktemp("bi_encoder")
-    traces = write_traces(root / "traces.jsonl", num_problems=16, traces_per_problem=8)
+    traces = write_traces(root / "traces.jsonl", num_problems=12, traces_per_problem=6)
     run_dir = root / "run"
     cfg = compose_train(run_dir, f"data.train={traces}", *TRAIN_OVERRIDES)
     train(cfg, run_dir)
@@ -84,7 +84,7 @@ def judge(trained_run) -> TrainedJudge:
 def test_train_exports_a_bi_encoder_that_reloads_with_the_runs_test_auroc(trained_run, judge):
     trained_run, cfg = trained_run
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert metrics["global_step"] == 3 and metrics["test_pairs"] > 0
+    assert metrics["global_step"] == 2 and metrics["test_pairs"] > 0
     exported = json.loads((trained_run / "judge" / "judge.json").read_text())
     assert exported["judge"]["_target_"] == "deepprune.judges.models.BiEncoderJudgeModel"
     assert isinstance(judge.backbone, BiEncoderJudgeModel) and judge.backbone.uses_lora
