@@ -49,9 +49,9 @@ class TableJudge(Judge):
         return np.array([self.table[b.key][a.key] for a, b in pairs])
 
 
-def fast(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, exit_margin=0.1, seed=0):
+def fast(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, exit_margin=0.1, call_budget=None, seed=0):
     rng = np.random.default_rng(seed)
-    return fast_cluster(prefixes, judge, threshold, max_compare, max_clusters, rng, exit_margin)
+    return fast_cluster(prefixes, judge, threshold, max_compare, max_clusters, rng, exit_margin, call_budget)
 
 
 def paper(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, seed=0):
@@ -162,6 +162,36 @@ def test_calls_per_trace_bounded_by_k1_per_cluster_visited():
     assert judge.pairs_scored <= sum(2 * min(i, 4) for i in range(n))
 
 
+def test_the_call_budget_bounds_the_mean_calls_per_trace_and_unspent_calls_carry_over():
+    # A judge that says "different" to everything: without a budget trace i pays i calls (66 for 12 traces).
+    unlimited = TableJudge({n: {m: 0.0 for m in range(n)} for n in range(12)})
+    assert fast(prefixes_for([None] * 12), unlimited) == [[i] for i in range(12)]
+    assert unlimited.pairs_scored == sum(range(12))
+    # Budget 2 per trace: trace i may spend 2(i + 1) minus what the earlier ones spent; the clusters are the same.
+    limited = TableJudge({n: {m: 0.0 for m in range(n)} for n in range(12)})
+    assert fast(prefixes_for([None] * 12), limited, call_budget=2) == [[i] for i in range(12)]
+    spent = 0
+    for i in range(12):
+        spent += min(i, 2 * (i + 1) - spent)
+    assert limited.pairs_scored == spent <= 2 * 12
+    # Undecided scores: the budget also cuts the members sampled within a cluster.
+    undecided = TableJudge({n: {m: 0.5 for m in range(n)} for n in range(30)})
+    fast(prefixes_for([None] * 30), undecided, call_budget=1.5)
+    assert undecided.pairs_scored <= 1.5 * 30
+    # Traces that join the largest cluster in one call leave calls for a rare answer to visit every cluster: the
+    # last "d" spends 4 calls (its cluster comes 4th), more than its own allowance of 2.
+    answers = ["a", "a", "b", "b", "c", "c", "d", "a", "a", "a", "d"]
+    judge = RecordingOracle()
+    assert fast(prefixes_for(answers), judge, call_budget=2) == [
+        [0, 1, 7, 8, 9], [2, 3], [4, 5], [6, 10]
+    ]  # fmt: skip
+    assert len([pair for call in judge.calls for pair in call if pair[1] == 10]) == 4
+    # With nothing left over, the second "d" (its cluster is the smallest) opens a cluster of its own.
+    answers = ["a", "b", "c", "d", "d"]
+    assert fast(prefixes_for(answers), OracleJudge(CHECKER), call_budget=1) == [[0], [1], [2], [3], [4]]
+    assert fast(prefixes_for(answers), OracleJudge(CHECKER)) == [[0], [1], [2], [3, 4]]
+
+
 def test_method_runs_fast_on_replay_and_counts_calls(tmp_path):
     toy = str(write_toy_file(tmp_path / "toy.jsonl"))
     engine = ReplayEngine(toy, TokenCounter().path, extract_answer=CHECKER.extract)
@@ -200,6 +230,9 @@ def test_metrics_report_calls_per_trace_and_the_rule(tmp_path):
         ({"exit_margin": 1.5}, "method.exit_margin"),
         ({"exit_margin": float("nan")}, "method.exit_margin"),
         ({"exit_margin": "0.1"}, "method.exit_margin"),
+        ({"call_budget": 0}, "method.call_budget"),
+        ({"call_budget": 0.5}, "method.call_budget"),
+        ({"call_budget": float("inf")}, "method.call_budget"),
         ({"threshold": "automatic"}, "method.threshold"),
         ({"threshold_key": "val/auroc"}, "method.threshold_key"),
     ],

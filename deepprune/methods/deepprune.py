@@ -14,8 +14,13 @@ compared. Two comparison rules (``compare``):
   founder alone decides, 1: every cluster is compared with up to K1 members), and once its members or K1
   run out, mean > tau decides, as in the paper. The trace joins the first accepted cluster and stops
   comparing. A decisive judge (scores far from tau) thus pays one call per cluster visited, and a trace
-  that belongs to the largest cluster one call. Each call scores one pair: the next pair depends on the
-  last score, so batching would only add calls.
+  that belongs to the largest cluster one call. A problem spends at most ``call_budget`` judge calls per
+  trace on average (null: no limit): each arriving trace adds ``call_budget`` calls to the problem's budget
+  and spends from it; what a trace leaves (one call to join the largest cluster) later traces may use.
+  A trace that finds the budget spent before a cluster accepted it opens a new cluster, as a trace that
+  matched none would; only the smallest clusters go unvisited. So a judge that says "different" to
+  everything (all singletons: the K3 fallback either way) no longer costs one call per earlier trace.
+  Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
 
 With either rule, a trace that joins no cluster opens a new one (at most ``max_clusters`` (K); beyond that
 it joins the most similar cluster compared). A trace that joins an existing cluster is stopped at its
@@ -36,6 +41,7 @@ appears or no trace is left. Those traces' tokens count like any other finished 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -90,14 +96,23 @@ def fast_cluster(
     max_clusters: int,
     rng: np.random.Generator,
     exit_margin: float,
+    call_budget: float | None,
 ) -> list[list[int]]:
     """The ``fast`` rule (module docstring): largest cluster first, founder first, early exit around tau."""
+    # The undecided band around tau, as a share of the room on each side: never empty or out of reach near 0 or 1.
+    band = (threshold - exit_margin * threshold, threshold + exit_margin * (1.0 - threshold))
     clusters: list[list[int]] = []
+    # Calls the problem may still spend: every trace adds call_budget; what a trace leaves, later ones may use.
+    budget = 0.0 if call_budget is not None else math.inf
     for position, prefix in enumerate(prefixes):
         chosen, best, best_mean = None, 0, -1.0
+        budget += call_budget or 0.0
         # Largest first; sorted() is stable, so among equal sizes the older cluster comes first.
         for index in sorted(range(len(clusters)), key=lambda c: -len(clusters[c])):
-            mean = _compare(prefix, clusters[index], prefixes, judge, threshold, max_compare, rng, exit_margin)
+            if budget < 1:
+                break
+            mean, calls = _compare(prefix, clusters[index], prefixes, judge, int(min(max_compare, budget)), rng, band)
+            budget -= calls
             if mean > best_mean:
                 best, best_mean = index, mean
             if mean > threshold:
@@ -115,25 +130,24 @@ def _compare(
     cluster: list[int],
     prefixes: list[Prefix],
     judge: Judge,
-    threshold: float,
-    max_compare: int,
+    limit: int,
     rng: np.random.Generator,
-    exit_margin: float,
-) -> float:
-    """Mean judge probability over the founder and as few further members as the early exit allows."""
-    # The undecided band around tau, as a share of the room on each side: never empty or out of reach near 0 or 1.
-    low, high = threshold - exit_margin * threshold, threshold + exit_margin * (1.0 - threshold)
+    band: tuple[float, float],
+) -> tuple[float, int]:
+    """Mean judge probability over the founder and as few further members (``limit`` in all) as the early exit
+    allows, and the number of judge calls spent."""
+    low, high = band
     total = float(judge.score([(prefixes[cluster[0]], prefix)])[0])
     count = 1
-    if not low <= total <= high or len(cluster) == 1 or max_compare == 1:
-        return total
+    if not low <= total <= high:
+        return total, count
     # Undecided: draw further members without replacement, only as many as it takes.
-    for i in rng.permutation(len(cluster) - 1)[: max_compare - 1]:
+    for i in rng.permutation(len(cluster) - 1)[: limit - 1] if len(cluster) > 1 and limit > 1 else []:
         total += float(judge.score([(prefixes[cluster[1 + int(i)]], prefix)])[0])
         count += 1
         if not low <= total / count <= high:
             break
-    return total / count
+    return total / count, count
 
 
 class DeepPruneMethod(Method):
@@ -148,6 +162,7 @@ class DeepPruneMethod(Method):
         threshold_key: str = "val/threshold@fnr0.2",
         compare: str = "paper",
         exit_margin: float = 0.2,
+        call_budget: float | None = 3.0,
         max_compare: int = 10,
         max_clusters: int = 32,
         finish: str = "paper",
@@ -174,6 +189,9 @@ class DeepPruneMethod(Method):
         self.tau: float | None = None if threshold == "auto" else float(threshold)
         self.compare = compare
         self.exit_margin = check_range("method.exit_margin", exit_margin, 0, 1)
+        if call_budget is not None:
+            call_budget = check_range("method.call_budget", call_budget, 1, float("inf"), high_open=True)
+        self.call_budget = call_budget
         self.max_compare = check_int("method.max_compare", max_compare)
         self.max_clusters = check_int("method.max_clusters", max_clusters)
         self.finish = finish
@@ -215,7 +233,7 @@ class DeepPruneMethod(Method):
         rng = np.random.default_rng(seed)
         if self.compare == "fast":
             clusters = fast_cluster(
-                prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin
+                prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin, self.call_budget
             )
         else:
             clusters = greedy_cluster(prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng)
