@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from task import (  # noqa: E402
     SPLIT_BUCKETS,
     Problem,
     TaskConfig,
+    all_problems,
     benchmark_rows,
+    carries,
     extract_answer,
     format_prompt,
     generate_problems,
@@ -36,59 +40,100 @@ def test_generator_is_seeded_and_deterministic() -> None:
     a = generate_problems(50, "reasoner", seed=3)
     assert a == generate_problems(50, "reasoner", seed=3)
     assert a != generate_problems(50, "reasoner", seed=4)
-    solution = a[0].solution(random.Random(7), slip_prob=0.5, check_prob=0.5)
-    assert solution == a[0].solution(random.Random(7), slip_prob=0.5, check_prob=0.5)
+    config = TaskConfig(slip_prob=0.5)
+    assert a[0].solution(random.Random(7), config) == a[0].solution(random.Random(7), config)
 
 
 def test_question_and_answer_are_worked_by_hand() -> None:
-    problem = Problem(start=37, ops=(("add", 12), ("multiply", 3), ("subtract", 55)))
-    assert problem.question == "Start with 37. Add 12. Multiply by 3. Subtract 55. What is the result mod 100?"
-    assert problem.values == [49, 47, 92]  # 49*3 = 147 -> 47; 47-55 < 0 -> 147-55 = 92
-    assert problem.answer == 92
+    problem = Problem(a=7, b=8, c=35)
+    assert problem.question == "Multiply 7 by 8, then add 35. What is the result mod 100?"
+    assert problem.answer == 91  # 56 + 35
+    assert Problem(a=9, b=9, c=49).answer == 30  # 81 + 49 = 130
+    # 7 * 8 = 56: tens digit 5; 6 + 5 = 11 carries 1; 91 < 100 does not wrap.
+    assert carries(7, 8, 35) == 6 and carries(9, 9, 49) == 8 + 1 + 1 and carries(2, 3, 10) == 0
 
 
-@pytest.mark.parametrize("slip_prob", [0.0, 0.5, 1.0])
-def test_solution_boxes_the_gold_answer(slip_prob: float) -> None:
-    config = TaskConfig(min_ops=1, max_ops=8, max_addend=150, max_multiplier=12, slip_prob=slip_prob)
+@pytest.mark.parametrize("slip_prob", [0.0, 1.0])
+def test_decisive_step_comes_first_and_the_elaboration_carries_it_through(tokenizer, slip_prob: float) -> None:
+    config = TaskConfig(slip_prob=slip_prob, slip_per_carry=0.0, max_slip_prob=1.0)
     rng = random.Random(0)
-    for problem in generate_problems(300, "reasoner", seed=0, config=config):
-        solution = problem.solution(rng, slip_prob=slip_prob, check_prob=0.3)
-        assert extract_answer(solution) == str(problem.answer)
-        assert solution.count("\n") >= len(problem.ops) + 1  # opening, one line per step, conclusion
-        # Every intermediate value appears in the worked solution, in order.
-        for k, value in enumerate(problem.values, start=1):
-            assert f"Step {k}:" in solution
-            assert str(value) in solution.split(f"Step {k}:")[1]
-    if slip_prob == 1.0:
-        assert "Wait" in solution  # every step slipped, then was corrected
+    lengths, right = [], 0
+    for problem in generate_problems(200, "reasoner", seed=0):
+        solution = problem.solution(rng, config)
+        boxed = extract_answer(solution)
+        right += boxed == str(problem.answer)
+        ids = tokenizer(solution)["input_ids"]
+        lengths.append(len(ids))
+        # The sum the answer comes from is written within the first 32 tokens (the judge's prefix); every check
+        # restates it: the elaboration never changes the answer the key step fixed. (c >= 10, so the product
+        # never matches the answer mod 100.)
+        written = re.findall(r"(?:=|gives) (\d+)", tokenizer.decode(ids[:32]))
+        assert any(int(n) % 100 == int(boxed) for n in written), solution
+        checks = [line for line in solution.splitlines() if re.match(r"(Check|Let me check) \d+", line)]
+        assert len(checks) >= 2 * config.min_checks
+    assert right == (200 if slip_prob == 0.0 else 0)  # a slip always changes the answer
+    assert sum(lengths) / len(lengths) >= 320  # >= 10x the judge's 32-token prefix
 
 
-def test_slips_are_written_then_corrected() -> None:
-    problem = Problem(start=10, ops=(("add", 5),))
-    solution = problem.solution(random.Random(0), slip_prob=1.0)
-    lines = solution.splitlines()
-    assert lines[1].startswith("Step 1:") and "15" not in lines[1].split("=")[-1]
-    assert lines[2].startswith("Wait") and "15" in lines[2]
-    assert extract_answer(solution) == "15"
+def test_slips_are_plausible_and_varied() -> None:
+    problem = Problem(a=7, b=8, c=35)
+    config = TaskConfig(slip_prob=1.0, max_slip_prob=1.0)
+    rng = random.Random(0)
+    wrong = {extract_answer(problem.solution(rng, config)) for _ in range(200)}
+    # A dropped or extra carry (81, 1) or a product off by one or two (89, 90, 92, 93).
+    assert wrong == {"81", "1", "89", "90", "92", "93"}
+
+
+def test_harder_problems_slip_more() -> None:
+    config = TaskConfig()
+    easy, hard = Problem(a=2, b=3, c=10), Problem(a=9, b=9, c=49)
+    assert easy.slip_probability(config) == pytest.approx(0.04)
+    assert hard.slip_probability(TaskConfig(max_slip_prob=1.0)) == pytest.approx(0.04 + 0.06 * 10)
+    assert hard.slip_probability(TaskConfig(max_slip_prob=0.5)) == 0.5
+
+
+def test_reference_answers_are_diverse_but_mostly_right() -> None:
+    """The regime the demo needs, on the reference solutions: right often but not always, several wrong answers
+    per problem, most trace pairs agreeing."""
+    config = TaskConfig()
+    rng = random.Random(0)
+    accuracy, wrong_answers, same = [], [], []
+    for problem in generate_problems(40, "test", seed=0):
+        answers = [extract_answer(problem.solution(rng, config)) for _ in range(64)]
+        accuracy.append(sum(a == str(problem.answer) for a in answers) / 64)
+        wrong_answers.append(len({a for a in answers if a != str(problem.answer)}))
+        same.append(sum(a == b for a, b in itertools.combinations(answers, 2)) / (64 * 63 / 2))
+    assert 0.5 <= sum(accuracy) / 40 <= 0.85
+    assert sum(wrong_answers) / 40 >= 2
+    assert 0.5 <= sum(same) / 40 <= 0.85
 
 
 def test_splits_are_disjoint_and_hash_assigned() -> None:
-    questions = {split: {p.question for p in generate_problems(200, split, seed=0)} for split in SPLIT_BUCKETS}
+    questions = {split: {p.question for p in all_problems(split)} for split in SPLIT_BUCKETS}
+    assert sum(map(len, questions.values())) == 8 * 8 * 90  # every problem is in exactly one split
     for a in SPLIT_BUCKETS:
         assert all(split_of(q) == a for q in questions[a])
         for b in SPLIT_BUCKETS:
             if a < b:
                 assert not questions[a] & questions[b]
-    assert len(questions["test"]) == 200  # problems within a split are distinct
+    drawn = generate_problems(60, "test", seed=0)
+    assert len({p.question for p in drawn}) == 60 and {p.question for p in drawn} <= questions["test"]
+    with pytest.raises(ValueError, match=f"'val' holds {len(questions['val'])} distinct problems"):
+        generate_problems(len(questions["val"]) + 1, "val", seed=0)
 
 
 def test_difficulty_knobs() -> None:
-    config = TaskConfig(min_ops=5, max_ops=5, max_addend=3, min_multiplier=2, max_multiplier=2)
-    for problem in generate_problems(50, "reasoner", seed=1, config=config):
-        assert len(problem.ops) == 5
-        assert all((op == "multiply" and b == 2) or (op != "multiply" and 1 <= b <= 3) for op, b in problem.ops)
-    with pytest.raises(ValueError):
-        TaskConfig(min_ops=4, max_ops=3)
+    config = TaskConfig(min_factor=3, max_factor=4, min_addend=10, max_addend=30)
+    problems = all_problems("reasoner", config)
+    assert 0 < len(problems) <= 2 * 2 * 21
+    for problem in generate_problems(len(problems), "reasoner", seed=1, config=config):
+        assert 3 <= problem.a <= 4 and 3 <= problem.b <= 4 and 10 <= problem.c <= 30
+    with pytest.raises(ValueError, match="task.max_factor must be >= 4"):
+        TaskConfig(min_factor=4, max_factor=3)
+    with pytest.raises(ValueError, match="task.max_factor must be <= 9"):
+        TaskConfig(max_factor=12)
+    with pytest.raises(ValueError, match="task.slip_prob must be in"):
+        TaskConfig(slip_prob=1.5)
 
 
 def test_extract_answer_takes_the_last_box() -> None:
@@ -98,9 +143,8 @@ def test_extract_answer_takes_the_last_box() -> None:
 
 def test_tokenizer_round_trips_generated_text(tokenizer) -> None:
     rng = random.Random(1)
-    config = TaskConfig(min_ops=1, max_ops=9, max_addend=999, max_multiplier=99)
-    for problem in generate_problems(200, "test", seed=5, config=config):
-        text = format_prompt(problem.question) + problem.solution(rng, slip_prob=0.3, check_prob=0.3)
+    for problem in generate_problems(200, "test", seed=5):
+        text = format_prompt(problem.question) + problem.solution(rng, TaskConfig(slip_prob=0.3))
         ids = tokenizer(text)["input_ids"]
         assert tokenizer.unk_token_id not in ids
         assert tokenizer.decode(ids) == text
@@ -111,7 +155,7 @@ def test_tokenizer_round_trips_generated_text(tokenizer) -> None:
 def test_prompt_tokens_are_a_prefix_and_no_special_tokens_are_added(tokenizer) -> None:
     problem = generate_problems(1, "test", seed=0)[0]
     prompt = format_prompt(problem.question)
-    solution = problem.solution(random.Random(0))
+    solution = problem.solution(random.Random(0), TaskConfig())
     prompt_ids = tokenizer(prompt)["input_ids"]
     assert tokenizer(prompt + solution)["input_ids"][: len(prompt_ids)] == prompt_ids
     assert tokenizer.bos_token_id not in prompt_ids and tokenizer.eos_token_id not in prompt_ids
@@ -143,4 +187,4 @@ def test_benchmark_rows_match_the_shared_format(tmp_path) -> None:
 def test_shipped_benchmark_is_what_make_benchmark_writes(split: str, n: int, first: int) -> None:
     path = Path(deepprune.__file__).parent / "assets" / "demo_benchmark" / f"{split}.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert rows == benchmark_rows(generate_problems(n, split, seed=0, config=TaskConfig(min_ops=3, max_ops=6)), first)
+    assert rows == benchmark_rows(generate_problems(n, split, seed=0, config=TaskConfig()), first)

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "experiments" / "demo"))
 from reasoner import (  # noqa: E402
     LengthGroupedBatches,
+    ReasonerDataModule,
     build_model,
     build_tokenizer,
     collate_training,
@@ -29,7 +30,7 @@ from task import TaskConfig, extract_answer, format_prompt, generate_problems  #
 
 def test_labels_cover_only_the_solution() -> None:
     tokenizer = build_tokenizer()
-    task = TaskConfig(min_ops=2, max_ops=3)
+    task = TaskConfig()
     examples = encode_problems(generate_problems(4, "reasoner", 0, task), tokenizer, task, seed=0)
     batch = collate_training(examples, tokenizer.pad_token_id)
     for row, e in enumerate(examples):
@@ -38,6 +39,30 @@ def test_labels_cover_only_the_solution() -> None:
         assert (labels[:n_prompt] == -100).all() and (labels[n_total:] == -100).all()
         assert labels[n_total - 1] == tokenizer.eos_token_id
         assert batch["attention_mask"][row].sum() == n_total
+
+
+def test_most_examples_are_cut_after_the_decisive_step() -> None:
+    tokenizer = build_tokenizer()
+    clean = TaskConfig(slip_prob=0.0, slip_per_carry=0.0)
+    data = ReasonerDataModule(
+        tokenizer,
+        TaskConfig(),
+        clean,
+        num_train_examples=400,
+        num_val_problems=4,
+        prefix_fraction=0.75,
+        prefix_tokens=40,
+    )
+    data.setup()
+    eos = tokenizer.eos_token_id
+    cut = [e for e in data.train_examples if e.solution_ids[-1] != eos]
+    full = [e for e in data.train_examples if e.solution_ids[-1] == eos]
+    assert 250 < len(cut) < 350 and len(cut) + len(full) == 400
+    # A cut example is a document cut short, not an ending: no EOS to learn to stop early from.
+    assert all(len(e.solution_ids) == 40 and eos not in e.solution_ids for e in cut)
+    assert all(len(e.solution_ids) > 300 for e in full)  # whole solutions: the elaboration is long
+    assert len({tuple(e.prompt_ids) for e in data.train_examples}) > 300  # drawn over the whole split
+    assert all(e.solution_ids[-1] == eos for e in data.val_examples)
 
 
 def test_length_grouped_batches_cover_every_example_once() -> None:
@@ -69,11 +94,10 @@ def test_entry_script_trains_and_exports_a_loadable_model(tmp_path: Path) -> Non
         "trainer.val_check_interval=6",
         "trainer.log_every_n_steps=1",
         "trainer.enable_progress_bar=false",
-        "data.num_train_problems=96",
+        "data.num_train_examples=96",
         "data.num_val_problems=4",
         "data.batch_size=16",
-        "data.task.max_ops=3",
-        "data.val_task.max_ops=3",
+        "data.prefix_fraction=0.5",
         "module.warmup_steps=0",
         "module.lr=3e-3",
         "module.samples_per_problem=2",
@@ -113,9 +137,8 @@ def test_shipped_reasoner_is_small_and_loads() -> None:
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     assert model.config.vocab_size == len(tokenizer) and model.config.eos_token_id == tokenizer.eos_token_id
-    assert tokenizer.decode(tokenizer(format_prompt("Start with 5. Add 7."))["input_ids"]) == format_prompt(
-        "Start with 5. Add 7."
-    )
+    question = generate_problems(1, "test", 0)[0].question
+    assert tokenizer.decode(tokenizer(format_prompt(question))["input_ids"]) == format_prompt(question)
 
 
 @RunIf(requires_vllm=True)
@@ -136,7 +159,7 @@ def test_shipped_reasoner_samples_boxed_answers_in_vllm(monkeypatch: pytest.Monk
     problems = generate_problems(2, "test", 0)
     prompts = [format_prompt(p.question) for p in problems]
     hf_tokenizer = AutoTokenizer.from_pretrained(path)
-    outputs = llm.generate(prompts, vllm.SamplingParams(n=4, temperature=1.0, max_tokens=400))
+    outputs = llm.generate(prompts, vllm.SamplingParams(n=4, temperature=1.0, max_tokens=480))
     answers = []
     for problem, prompt, out in zip(problems, prompts, outputs, strict=True):
         assert out.prompt_token_ids == hf_tokenizer(prompt)["input_ids"]  # same prompt ids as in training

@@ -20,10 +20,8 @@ def main() -> None:
     parser.add_argument("--num-train", type=int, default=200, help="problems for judge training")
     parser.add_argument("--num-test", type=int, default=50, help="problems for evaluation")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--min-ops", type=int, default=3)
-    parser.add_argument("--max-ops", type=int, default=6)
     args = parser.parse_args()
-    config = TaskConfig(min_ops=args.min_ops, max_ops=args.max_ops)
+    config = TaskConfig()
     # Test ids follow the training ids, so a problem id names one problem across both splits.
     for split, n, first in (("train", args.num_train, 0), ("test", args.num_test, args.num_train)):
         path = args.out_dir / f"{split}.jsonl"

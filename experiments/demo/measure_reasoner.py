@@ -1,12 +1,12 @@
 """Measure the demo reasoner with the real vLLM engine: N samples at T=1.0 per benchmark problem.
 
-    python experiments/demo/measure_reasoner.py [--num-problems 50 --n 32]
+    python experiments/demo/measure_reasoner.py [--num-problems 50 --n 64]
 
 Prints per-trace accuracy, cons@N and pass@N, the fraction of answered trace pairs that agree, and how
 often two traces share their first third for same-answer vs different-answer pairs (exact tokens, and
 the sequence of numbers written, which ignores phrasing). For the DeepPrune demo to be meaningful the
 reasoner should be right often but not always (cons@N above per-trace accuracy), and the beginning of a
-trace should be more alike between traces that end at the same answer.
+trace (where the task puts the decisive step) should tell where it ends.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("deepprune/assets/tiny_reasoner"))
     parser.add_argument("--benchmark", type=Path, default=Path("deepprune/assets/demo_benchmark/test.jsonl"))
     parser.add_argument("--num-problems", type=int, default=50)
-    parser.add_argument("--n", type=int, default=32, help="samples per problem")
+    parser.add_argument("--n", type=int, default=64, help="samples per problem")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=448)
     parser.add_argument("--seed", type=int, default=0)

@@ -31,6 +31,7 @@ from task import (
     SOLUTION_HEADER,
     Problem,
     TaskConfig,
+    all_problems,
     extract_answer,
     format_prompt,
     generate_problems,
@@ -40,6 +41,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
+from deepprune.config_checks import check_int, check_range
 from deepprune.models import tiny_qwen3
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -129,7 +131,7 @@ def encode_problems(
     """Tokenise each problem with one reference solution, phrased (and slipped) at random by ``seed``."""
     rng = random.Random(seed)
     prompts = [format_prompt(p.question) for p in problems]
-    solutions = [p.solution(rng, task.slip_prob, task.check_prob) for p in problems]
+    solutions = [p.solution(rng, task) for p in problems]
     # Prompt and solution are tokenised separately: the prompt ends with a newline token, so no
     # token can straddle the boundary and the concatenation equals tokenising the whole text.
     prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
@@ -204,8 +206,13 @@ def collate_validation(examples: list[Example], pad_id: int) -> dict[str, Any]:
 class ReasonerDataModule(pl.LightningDataModule):
     """Reference solutions of ``reasoner``-split problems for training, ``val``-split ones for selection.
 
-    ``task`` sets the training difficulty mix (a wider mix than the benchmark's makes sampled behaviour
-    more varied); ``val_task`` should match the benchmark the reasoner will be measured on.
+    ``num_train_examples`` solutions are drawn (seeded, with replacement) from every ``reasoner``-split problem.
+
+    ``task`` sets the training problems and the noise of their solutions; ``val_task`` should match the
+    benchmark the reasoner will be measured on. A ``prefix_fraction`` of the training examples is cut to the
+    first ``prefix_tokens`` solution tokens (no EOS: a cut document, not an ending): the decisive step sits
+    in the first ~30 tokens and is what takes learning, while the long elaboration after it is easy copying,
+    so most steps can be spent on short sequences (a full batch costs ~6x a short one on a CPU).
     """
 
     def __init__(
@@ -213,17 +220,23 @@ class ReasonerDataModule(pl.LightningDataModule):
         tokenizer: PreTrainedTokenizerFast,
         task: TaskConfig,
         val_task: TaskConfig,
-        num_train_problems: int = 50_000,
-        num_val_problems: int = 64,
-        batch_size: int = 64,
+        num_train_examples: int = 40_000,
+        num_val_problems: int = 32,
+        batch_size: int = 32,
         val_batch_size: int = 32,
+        prefix_fraction: float = 0.0,
+        prefix_tokens: int = 48,
         seed: int = 0,
     ) -> None:
         super().__init__()
         self.tokenizer = tokenizer
         self.task, self.val_task = task, val_task
-        self.num_train_problems, self.num_val_problems = num_train_problems, num_val_problems
-        self.batch_size, self.val_batch_size = batch_size, val_batch_size
+        self.num_train_examples = check_int("data.num_train_examples", num_train_examples)
+        self.num_val_problems = check_int("data.num_val_problems", num_val_problems)
+        self.batch_size = check_int("data.batch_size", batch_size)
+        self.val_batch_size = check_int("data.val_batch_size", val_batch_size)
+        self.prefix_fraction = check_range("data.prefix_fraction", prefix_fraction, 0.0, 1.0)
+        self.prefix_tokens = check_int("data.prefix_tokens", prefix_tokens)
         self.seed = seed
         self.train_examples: list[Example] = []
         self.val_examples: list[Example] = []
@@ -231,9 +244,18 @@ class ReasonerDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_examples:
             return
-        train = generate_problems(self.num_train_problems, "reasoner", self.seed, self.task)
+        # The reasoner split holds ~5k problems: each is seen several times, with freshly phrased (and
+        # slipped) solutions, which is what teaches the reasoner the spread of its answers.
+        pool = all_problems("reasoner", self.task)
+        rng = random.Random(f"train-{self.seed}")
+        train = [pool[rng.randrange(len(pool))] for _ in range(self.num_train_examples)]
         val = generate_problems(self.num_val_problems, "val", self.seed, self.val_task)
-        self.train_examples = encode_problems(train, self.tokenizer, self.task, self.seed)
+        self.train_examples = [
+            Example(e.prompt_ids, e.solution_ids[: self.prefix_tokens], e.answer)
+            if rng.random() < self.prefix_fraction
+            else e
+            for e in encode_problems(train, self.tokenizer, self.task, self.seed)
+        ]
         self.val_examples = encode_problems(val, self.tokenizer, self.val_task, self.seed)
 
     def train_dataloader(self) -> DataLoader:

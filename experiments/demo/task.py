@@ -1,10 +1,20 @@
-"""Synthetic multi-step modular arithmetic task with verifiable integer answers.
+"""Synthetic "decide early, then elaborate" task with verifiable integer answers.
 
-A problem starts from a number and applies a chain of operations modulo ``modulus``; its reference
-solution works one step per line with discourse markers ("let me", "so", "wait", "check",
-"therefore") and ends with ``\\boxed{N}``. Each step consumes the previous result, so a slip made
-early carries through to the final answer: the first part of a trace is informative about where
-it ends, which is what a DeepPrune judge has to exploit.
+A problem asks for ``(a * b + c) mod 100`` (one-digit ``a``, ``b``; two-digit ``c``). Its reference solution
+has the shape the DeepPrune paper is about:
+
+1. **the decisive step, first**: the product and the sum (the key value), written within the first ~30
+   tokens of the solution. It is the only step that takes arithmetic, and the one a solution gets wrong:
+   with a probability that grows with the carries to hold in mind (:meth:`Problem.slip_probability`) the
+   reference writes a plausible slip (a dropped or extra carry, off by ten; or a product off by one or two);
+2. **a long elaboration**: two rounds of numbered checks that restate and re-derive the key value (its
+   digits, the product and the sum as written, its reduction mod 100). Every check copies what was written
+   before, so a slip is *carried through*, never caught: the answer is fixed early, and the elaboration
+   makes up ~90% of the tokens.
+
+Openings, key lines and checks are phrased at random per line, so two solutions that end at the same
+answer rarely share their wording: surface similarity of the first tokens says little, while a judge
+that reads the key value knows where the trace ends.
 
 Problems are assigned to splits by a hash of their question text, so the splits are disjoint by
 construction and any generator (any seed, any difficulty) respects them:
@@ -27,11 +37,14 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import extract_boxed
 from deepprune.data.io import atomic_write_text
 
 SOLUTION_HEADER = "Solution:"
 """Line that separates the question from the solution in the prompt (see :func:`format_prompt`)."""
+
+MODULUS = 100
 
 # Percent buckets of sha256(question): small held-out splits, the rest trains the reasoner.
 SPLIT_BUCKETS: dict[str, range] = {
@@ -41,153 +54,148 @@ SPLIT_BUCKETS: dict[str, range] = {
     "reasoner": range(12, 100),
 }
 
-_OPS = ("add", "subtract", "multiply")
-_SYMBOL = {"add": "+", "subtract": "-", "multiply": "*"}
-_QUESTION_OP = {"add": "Add {b}.", "subtract": "Subtract {b}.", "multiply": "Multiply by {b}."}
-_VERB = {"add": "add {b}", "subtract": "subtract {b}", "multiply": "multiply by {b}"}
-
-# Phrasing variants are chosen at random per line: traces that reach the same answer still differ
-# in wording, so a judge has to compare the numbers rather than the surface text.
-_OPENINGS = ("Let me start with {s}.", "We start with {s}.", "The number starts at {s}.")
-_STEP_HEADS = ("Step {k}: {verb}.", "Step {k}: let me {verb}.", "Step {k}: now we {verb}.")
-_STEP_BODIES = ("{work}.", "So {work}.", "Then {work}.")
-_WRAP_MOD = (", which is {r} mod {m}", ", so we keep {r}", ", and mod {m} that is {r}")
-_WRAP_NEG = ("{a} - {b} is below 0, so {a2} - {b} = {r}", "{a} - {b} is negative, so {a2} - {b} = {r}")
-_CHECKS = ("Let me check: {calc}. Yes, {r} is right.", "Check: {calc}, so {r} is correct.")
-_SLIP_FIXES = (
-    "Wait, that is wrong. {calc}, so it is {r}.",
-    "Wait, let me check again: {calc}. So it is {r}, not {wrong}.",
+# Phrasing variants, chosen at random per line. Openings differ in length (0-4 tokens) and the key step
+# is written on one line or two, so the key value does not sit at a fixed position either.
+_OPENINGS = ("", "Okay.", "First the product.", "Let me compute.", "Step by step.", "We multiply first.")
+_PRODUCTS = ("{a} * {b} = {p}.", "{a} times {b} is {p}.", "{b} * {a} = {p}.", "The product is {p}.")
+_SUMS = ("{p} + {c} = {s}", "Adding {c} gives {s}", "{c} + {p} = {s}", "Then {p} + {c} = {s}")
+_WRAPS = (", which is {y} mod 100.", ", so {y}.", ", and mod 100 that is {y}.")
+# Checks: each restates what was written (never recomputes it from the question).
+_CHECKS = (
+    "the product {a} * {b} is {p}.",
+    "{p} + {c} is {s}.",
+    "{s} mod 100 is {y}.",
+    "the tens digit of {y} is {t} and the ones digit is {u}.",
+    "{y} is between 0 and 99, so it is reduced.",
+    "so far the result is {y}.",
+    "we started from {p} and added {c}.",
+    "{y} is {p} plus {c}, mod 100.",
+    "the answer should be {y}.",
 )
-_ENDINGS = ("Therefore the answer is \\boxed{{{r}}}.", "So the final result is \\boxed{{{r}}}.")
+_CHECK_HEADS = ("Check {i}:", "Check {i}, again:", "Let me check {i}:")
+_REVIEWS = ("Let me verify this carefully.", "Now I check it.", "I will double check.", "Let me look again.")
+_SECOND_REVIEWS = ("Let me go over it once more.", "One more round of checks.", "Again, to be sure.")
+_ENDINGS = ("Therefore the answer is \\boxed{{{y}}}.", "So the final result is \\boxed{{{y}}}.")
+# Slips of the key step as written: a carry dropped or added in the sum (off by ten), or a product off by
+# one or two.
+_SUM_SLIPS = (10, -10)
+_PRODUCT_SLIPS = (1, -1, 2, -2)
+_PRODUCT_SLIP_SHARE = 0.3
 
 
 @dataclass(frozen=True)
 class TaskConfig:
     """Difficulty knobs of the generator and the noise of the reference solutions.
 
-    ``slip_prob`` is the chance that a step is first written with a wrong value and then corrected
-    after "Wait"; ``check_prob`` the chance that a correct step is followed by an explicit check.
+    The factors are drawn from ``[min_factor, max_factor]``, the addend from ``[min_addend, max_addend]``.
+    A reference solution slips at the key step with probability
+    ``min(slip_prob + slip_per_carry * carries, max_slip_prob)`` (carries: 0-10, see :func:`carries`), so
+    problems range from easy to hard, and it writes ``min_checks``-``max_checks`` numbered checks in each
+    of its two rounds.
     """
 
-    min_ops: int = 3
-    max_ops: int = 6
+    min_factor: int = 2
+    max_factor: int = 9
+    min_addend: int = 10
     max_addend: int = 99
-    min_multiplier: int = 2
-    max_multiplier: int = 9
-    modulus: int = 100
-    slip_prob: float = 0.1
-    check_prob: float = 0.05
+    slip_prob: float = 0.04
+    slip_per_carry: float = 0.06
+    max_slip_prob: float = 0.6
+    min_checks: int = 9
+    max_checks: int = 10
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_ops <= self.max_ops:
-            raise ValueError(f"need 1 <= min_ops <= max_ops, got {self.min_ops}, {self.max_ops}")
-        if not 2 <= self.min_multiplier <= self.max_multiplier:
-            raise ValueError("need 2 <= min_multiplier <= max_multiplier")
-        if self.max_addend < 1 or self.modulus < 2:
-            raise ValueError("need max_addend >= 1 and modulus >= 2")
+        check_int("task.min_factor", self.min_factor, minimum=2)
+        check_int("task.max_factor", self.max_factor, minimum=self.min_factor)
+        if self.max_factor > 9:
+            raise ValueError(f"task.max_factor must be <= 9 (one-digit factors), got {self.max_factor}")
+        check_int("task.min_addend", self.min_addend, minimum=1)
+        check_int("task.max_addend", self.max_addend, minimum=self.min_addend)
+        if self.max_addend > 99:
+            raise ValueError(f"task.max_addend must be <= 99, got {self.max_addend}")
+        check_range("task.slip_prob", self.slip_prob, 0.0, 1.0)
+        check_range("task.slip_per_carry", self.slip_per_carry, 0.0, 1.0)
+        check_range("task.max_slip_prob", self.max_slip_prob, 0.0, 1.0)
+        check_int("task.min_checks", self.min_checks, minimum=0)
+        check_int("task.max_checks", self.max_checks, minimum=self.min_checks)
+
+
+def carries(a: int, b: int, c: int) -> int:
+    """What the key step has to carry: the product's tens digit, plus one for a carry in the ones of the
+    sum and one for wrapping past 100. E.g. 7 * 8 + 35: 56 (5), 6 + 5 = 11 (1), 91 < 100 (0): 6."""
+    p = a * b
+    return p // 10 + ((p % 10 + c % 10) >= 10) + (p + c >= MODULUS)
 
 
 @dataclass(frozen=True)
 class Problem:
-    """A start value and a chain of ``(operation, operand)`` pairs, evaluated modulo ``modulus``."""
+    """``(a * b + c) mod 100``: the product and the sum are the decisive step, the rest restates them."""
 
-    start: int
-    ops: tuple[tuple[str, int], ...]
-    modulus: int = 100
+    a: int
+    b: int
+    c: int
 
     @property
     def question(self) -> str:
-        steps = " ".join(_QUESTION_OP[op].format(b=b) for op, b in self.ops)
-        return f"Start with {self.start}. {steps} What is the result mod {self.modulus}?"
-
-    @property
-    def values(self) -> list[int]:
-        """Running value after each operation (the last one is the answer)."""
-        value, out = self.start, []
-        for op, b in self.ops:
-            value = _apply(op, value, b, self.modulus)
-            out.append(value)
-        return out
+        return f"Multiply {self.a} by {self.b}, then add {self.c}. What is the result mod {MODULUS}?"
 
     @property
     def answer(self) -> int:
-        return self.values[-1]
+        return (self.a * self.b + self.c) % MODULUS
 
-    def solution(self, rng: random.Random, slip_prob: float = 0.0, check_prob: float = 0.0) -> str:
-        """A step-by-step solution ending in ``\\boxed{answer}``, phrased at random by ``rng``."""
-        m = self.modulus
-        lines = [rng.choice(_OPENINGS).format(s=self.start)]
-        a = self.start
-        for k, (op, b) in enumerate(self.ops, start=1):
-            r = _apply(op, a, b, m)
-            head = rng.choice(_STEP_HEADS).format(k=k, verb=_VERB[op].format(b=b))
-            body = rng.choice(_STEP_BODIES)
-            if rng.random() < slip_prob:
-                wrong_raw = _slip(rng, _raw(op, a, b), m)
-                wrong_work = _work(rng, op, a, b, wrong_raw, m)
-                lines.append(f"{head} {body.format(work=wrong_work)}")
-                fix = rng.choice(_SLIP_FIXES)
-                lines.append(fix.format(calc=_calc(op, a, b, m), wrong=wrong_raw % m, r=r))
+    def slip_probability(self, config: TaskConfig) -> float:
+        return min(config.slip_prob + config.slip_per_carry * carries(self.a, self.b, self.c), config.max_slip_prob)
+
+    def solution(self, rng: random.Random, config: TaskConfig) -> str:
+        """A worked solution ending in ``\\boxed{...}``, phrased (and slipped) at random by ``rng``."""
+        p = self.a * self.b
+        s = p + self.c
+        if rng.random() < self.slip_probability(config):
+            if rng.random() < _PRODUCT_SLIP_SHARE:
+                p = _slipped(rng, p, _PRODUCT_SLIPS)
+                s = p + self.c
             else:
-                lines.append(f"{head} {body.format(work=_work(rng, op, a, b, _raw(op, a, b), m))}")
-                if rng.random() < check_prob:
-                    lines.append(rng.choice(_CHECKS).format(calc=_calc(op, a, b, m), r=r))
-            a = r
-        lines.append(rng.choice(_ENDINGS).format(r=a))
-        return "\n".join(lines)
+                s = _slipped(rng, s, _SUM_SLIPS)
+        return self.written_solution(rng, p, s, config)
+
+    def written_solution(self, rng: random.Random, p: int, s: int, config: TaskConfig) -> str:
+        """The solution that writes product ``p`` and sum ``s`` and carries them through to the end."""
+        y = s % MODULUS
+        values = {"a": self.a, "b": self.b, "c": self.c, "p": p, "s": s, "y": y, "t": y // 10, "u": y % 10}
+        product = rng.choice(_PRODUCTS).format(**values)
+        total = rng.choice(_SUMS).format(**values) + (rng.choice(_WRAPS).format(**values) if s >= MODULUS else ".")
+        lines = [rng.choice(_OPENINGS), *([f"{product} {total}"] if rng.random() < 0.5 else [product, total])]
+        lines += [rng.choice(_REVIEWS), *_checks(rng, values, config)]
+        lines += [rng.choice(_SECOND_REVIEWS), *_checks(rng, values, config)]
+        lines.append(rng.choice(_ENDINGS).format(y=y))
+        return "\n".join(line for line in lines if line)
 
 
-def _apply(op: str, a: int, b: int, m: int) -> int:
-    return _raw(op, a, b) % m
+def _checks(rng: random.Random, values: dict[str, int], config: TaskConfig) -> list[str]:
+    """Numbered checks that restate ``values`` (no template twice in a row)."""
+    lines, last = [], None
+    for i in range(1, rng.randint(config.min_checks, config.max_checks) + 1):
+        template = rng.choice([t for t in _CHECKS if t != last])
+        last = template
+        lines.append(f"{rng.choice(_CHECK_HEADS).format(i=i)} {template.format(**values)}")
+    return lines
 
 
-def _raw(op: str, a: int, b: int) -> int:
-    if op == "add":
-        return a + b
-    if op == "subtract":
-        return a - b
-    return a * b
-
-
-def _calc(op: str, a: int, b: int, m: int) -> str:
-    """Plain statement of a step's arithmetic, used by checks and corrections."""
-    raw = _raw(op, a, b)
-    if raw < 0:
-        return f"{a + m} - {b} = {raw % m}"
-    return f"{a} {_SYMBOL[op]} {b} = {raw}"
-
-
-def _work(rng: random.Random, op: str, a: int, b: int, raw: int, m: int) -> str:
-    """The written computation of a step whose (possibly wrong) unreduced result is ``raw``."""
-    if raw < 0:
-        return rng.choice(_WRAP_NEG).format(a=a, b=b, a2=a + m, r=raw % m)
-    text = f"{a} {_SYMBOL[op]} {b} = {raw}"
-    if raw >= m:
-        text += rng.choice(_WRAP_MOD).format(r=raw % m, m=m)
-    return text
-
-
-def _slip(rng: random.Random, raw: int, m: int) -> int:
-    """A plausible arithmetic slip: off by a little, or off by ten (a carried digit)."""
+def _slipped(rng: random.Random, value: int, deltas: tuple[int, ...]) -> int:
+    """``value`` off by one of ``deltas``, kept positive (every delta changes the value mod 100)."""
     while True:
-        delta = rng.choice([-10, -2, -1, 1, 2, 10])
-        wrong = raw + delta
-        # A slip must change the reduced value, otherwise the "correction" would be vacuous.
-        if wrong % m != raw % m and (raw < 0) == (wrong < 0):
+        wrong = value + rng.choice(deltas)
+        if wrong > 0:
             return wrong
 
 
 def sample_problem(rng: random.Random, config: TaskConfig) -> Problem:
-    """Draw one problem: uniform start, op count, operation and operand."""
-    n_ops = rng.randint(config.min_ops, config.max_ops)
-    ops = []
-    for _ in range(n_ops):
-        op = rng.choice(_OPS)
-        if op == "multiply":
-            ops.append((op, rng.randint(config.min_multiplier, config.max_multiplier)))
-        else:
-            ops.append((op, rng.randint(1, config.max_addend)))
-    return Problem(start=rng.randrange(config.modulus), ops=tuple(ops), modulus=config.modulus)
+    """Draw one problem: uniform factors and addend."""
+    return Problem(
+        a=rng.randint(config.min_factor, config.max_factor),
+        b=rng.randint(config.min_factor, config.max_factor),
+        c=rng.randint(config.min_addend, config.max_addend),
+    )
 
 
 def split_of(question: str) -> str:
@@ -201,6 +209,9 @@ def generate_problems(n: int, split: str, seed: int, config: TaskConfig | None =
     if split not in SPLIT_BUCKETS:
         raise ValueError(f"unknown split {split!r}; expected one of {sorted(SPLIT_BUCKETS)}")
     config = config or TaskConfig()
+    available = len(all_problems(split, config))
+    if n > available:
+        raise ValueError(f"{split!r} holds {available} distinct problems at this difficulty, {n} requested")
     rng = random.Random(f"{split}-{seed}")
     seen: set[str] = set()
     problems: list[Problem] = []
@@ -211,6 +222,18 @@ def generate_problems(n: int, split: str, seed: int, config: TaskConfig | None =
             seen.add(question)
             problems.append(problem)
     return problems
+
+
+def all_problems(split: str, config: TaskConfig | None = None) -> list[Problem]:
+    """Every problem of ``split`` at this difficulty, in a fixed order (the space is small: ~5.8k in all)."""
+    config = config or TaskConfig()
+    problems = (
+        Problem(a, b, c)
+        for a in range(config.min_factor, config.max_factor + 1)
+        for b in range(config.min_factor, config.max_factor + 1)
+        for c in range(config.min_addend, config.max_addend + 1)
+    )
+    return [p for p in problems if split_of(p.question) == split]
 
 
 def format_prompt(question: str) -> str:
@@ -234,16 +257,12 @@ def template_corpus() -> list[str]:
     The word-level tokenizer takes its vocabulary from these, so it covers all generated text by
     construction rather than by hoping a random sample hit every phrasing.
     """
-    texts = [format_prompt(Problem(start=0, ops=tuple((op, 2) for op in _OPS)).question)]
-    fill = {"s": 0, "k": 0, "b": 0, "r": 0, "m": 0, "a": 0, "a2": 0, "wrong": 0, "calc": "0 + 0 = 0"}
-    for op in _OPS:
-        fill["verb"] = _VERB[op].format(b=0)
-        fill["work"] = f"0 {_SYMBOL[op]} 0 = 0"
-        # Lines are composed as "<head> <body>": the body's first word carries a leading space.
-        for head in _STEP_HEADS:
-            texts.extend(f"{head} {body}".format(**fill) for body in _STEP_BODIES)
-    for template in (*_OPENINGS, *_WRAP_MOD, *_WRAP_NEG, *_CHECKS, *_SLIP_FIXES, *_ENDINGS):
+    fill = dict.fromkeys(("a", "b", "c", "p", "s", "y", "t", "u", "i"), 0)
+    texts = [format_prompt(Problem(a=2, b=2, c=10).question)]
+    for template in (*_OPENINGS, *_PRODUCTS, *_SUMS, *_WRAPS, *_CHECK_HEADS, *_REVIEWS, *_SECOND_REVIEWS, *_ENDINGS):
         texts.append(template.format(**fill))
+    # Lines are composed as "<head> <body>" and "<product> <sum>": the second part's first word carries a space.
+    texts += [f"x {template.format(**fill)}" for template in (*_CHECKS, *_SUMS)]
     return texts
 
 
