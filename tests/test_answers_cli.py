@@ -2,7 +2,7 @@
 
 import json
 
-from test_cli import run_script
+from helpers.run_entry import run_entry
 
 # (id, gold, boxed answers of the traces, the majority class is correct)
 PROBLEMS = [
@@ -16,7 +16,7 @@ PROBLEMS = [
 ]
 
 
-def test_prune_cons_grades_latex_answers_by_value(repo_root, tmp_path):
+def test_prune_cons_grades_latex_answers_by_value(tmp_path):
     traces = tmp_path / "latex.jsonl"
     with traces.open("w") as handle:
         for pid, gold, boxed, _ in PROBLEMS:
@@ -24,9 +24,7 @@ def test_prune_cons_grades_latex_answers_by_value(repo_root, tmp_path):
             record = {"id": pid, "question": "q", "gold": gold, "traces": [{"text": t} for t in texts]}
             handle.write(json.dumps(record) + "\n")
     out = tmp_path / "run"
-    run_script(
-        repo_root, "prune.py", "method=cons", "benchmark=aime24", f"data.traces={traces}", f"hydra.run.dir={out}"
-    )
+    run_entry("prune.py", "method=cons", "benchmark=aime24", f"data.traces={traces}", f"hydra.run.dir={out}")
     problems = {p["id"]: p for p in json.loads((out / "metrics.json").read_text())["problems"]}
     assert {pid: problems[pid]["correct"] for pid, *_ in PROBLEMS} == {pid: ok for pid, *_, ok in PROBLEMS}
     assert problems["pi_vs_int"]["predicted"] == r"3\pi"

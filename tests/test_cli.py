@@ -1,12 +1,19 @@
-"""prune.py / eval_judge.py end to end (subprocess, as users run them), loggers, leaderboard and sweeps."""
+"""prune.py / eval_judge.py end to end (subprocess, as users run them), loggers, leaderboard and sweeps.
+
+Each script and feature runs once as a subprocess; further runs of the same script call ``run_prune`` on the
+same composed config in-process (a subprocess pays ~11 s of CPU importing torch and transformers first).
+"""
 
 import json
+from pathlib import Path
 
 import pytest
+from helpers.configs import compose_entry
 from helpers.run_entry import run_entry
 from trace_fixtures import write_toy_file
 
 from deepprune.report.leaderboard import load_runs, render_markdown, sweep_summary, write_leaderboard
+from deepprune.runner import run_prune
 
 CONTRACT = {"accuracy", "total_tokens", "num_problems", "judge_calls", "skipped_records", "problems"}
 PROBLEM_FIELDS = {"id", "predicted", "gold", "correct", "tokens", "judge_calls"}
@@ -21,18 +28,29 @@ def common(toy):
     return [f"data.traces={toy}", "benchmark=last_letters"]
 
 
+def prune(run_dir: Path, *overrides: str) -> dict:
+    """What ``python prune.py OVERRIDES hydra.run.dir=RUN_DIR`` runs, in this process; returns metrics.json."""
+    run_prune(compose_entry("prune", *overrides), run_dir)
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
 @pytest.mark.parametrize("method", ["cons", "deepconf_low", "deepconf_high", "deepprune"])
-def test_prune_writes_metrics_contract(tmp_path, toy, method):
+def test_prune_writes_metrics_contract(tmp_path, toy, method, capsys):
     out = tmp_path / method
     extra = ["method.warmup=4", "method.window=4"] if method.startswith("deepconf") else []
     extra += ["judge=oracle", "truncation.k=5"] if method == "deepprune" else []
-    result = run_entry("prune.py", *common(toy), f"method={method}", *extra, f"hydra.run.dir={out}")
-    metrics = json.loads((out / "metrics.json").read_text())
+    if method == "deepprune":  # the script itself, once
+        # A wide terminal: rich wraps the summary's headers at its 80-column default when stdout is a pipe.
+        args = [*common(toy), f"method={method}", *extra, f"hydra.run.dir={out}"]
+        stdout = run_entry("prune.py", *args, env={"COLUMNS": "160"}).stdout
+        metrics = json.loads((out / "metrics.json").read_text())
+    else:
+        metrics, stdout = prune(out, *common(toy), f"method={method}", *extra), capsys.readouterr().out
     assert CONTRACT <= set(metrics)
     assert metrics["num_problems"] == 3 and len(metrics["problems"]) == 3
     assert all(PROBLEM_FIELDS <= set(p) for p in metrics["problems"])
     assert metrics["total_tokens"] == pytest.approx(sum(p["tokens"] for p in metrics["problems"]))
-    assert "accuracy" in result.stdout  # the printed summary table
+    assert "accuracy" in stdout  # the printed summary table
     if method == "cons":
         assert [p["correct"] for p in metrics["problems"]] == [True, False, True]
     if method == "deepprune":
@@ -45,22 +63,14 @@ def test_prune_skip_mode_counts_bad_records(tmp_path, toy):
     out = tmp_path / "skip"
     failed = run_entry("prune.py", f"data.traces={bad}", "method=cons", f"hydra.run.dir={out}", expect=None)
     assert failed.returncode != 0 and "bad.jsonl:4: field '<json>'" in failed.stderr
-    run_entry("prune.py", f"data.traces={bad}", "method=cons", "data.on_error=skip", f"hydra.run.dir={out}")
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = prune(out, f"data.traces={bad}", "method=cons", "data.on_error=skip")
     assert metrics["skipped_records"] == 1 and metrics["num_problems"] == 3
 
 
 def test_deepconf_on_traces_without_confs_fails_clearly(tmp_path):
     plain = write_toy_file(tmp_path / "plain.jsonl", confs=False)
-    result = run_entry(
-        "prune.py",
-        f"data.traces={plain}",
-        "method=deepconf_low",
-        "method.warmup=2",
-        f"hydra.run.dir={tmp_path / 'x'}",
-        expect=None,
-    )
-    assert result.returncode != 0 and "confs" in result.stderr
+    with pytest.raises(ValueError, match="confs"):
+        prune(tmp_path / "x", f"data.traces={plain}", "method=deepconf_low", "method.warmup=2")
 
 
 def test_eval_judge_sbert_with_wandb_offline(tmp_path, toy):
@@ -89,15 +99,7 @@ def test_csv_logger_and_leaderboard(tmp_path, toy):
     dirs = []
     for method in ("cons", "deepprune"):
         out = tmp_path / method
-        run_entry(
-            "prune.py",
-            *common(toy),
-            f"method={method}",
-            "judge=oracle",
-            "truncation.k=5",
-            "logger=csv",
-            f"hydra.run.dir={out}",
-        )
+        prune(out, *common(toy), f"method={method}", "judge=oracle", "truncation.k=5", "logger=csv")
         assert (out / "problems.csv").read_text().count("\n") == 4
         dirs.append(out)
     table = write_leaderboard(dirs, tmp_path / "board")
@@ -105,10 +107,10 @@ def test_csv_logger_and_leaderboard(tmp_path, toy):
     assert "**" in table and "<u>" in table
     assert (tmp_path / "board" / "leaderboard.csv").exists() and (tmp_path / "board" / "pareto.png").exists()
     runs = load_runs(dirs)
-    cons, prune = sorted(runs, key=lambda r: r["method"])
+    cons, pruned = sorted(runs, key=lambda r: r["method"])
     # The fewest-token cell is bold: DeepPrune stops most traces at 5 tokens.
-    assert prune["total_tokens"] < cons["total_tokens"]
-    assert f"**{prune['total_tokens'] / 1e8:.4g}**" in render_markdown(runs)
+    assert pruned["total_tokens"] < cons["total_tokens"]
+    assert f"**{pruned['total_tokens'] / 1e8:.4g}**" in render_markdown(runs)
 
 
 def test_threshold_sweep_multirun(tmp_path, toy):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers.configs import compose_entry
 from helpers.run_entry import run_entry
 from helpers.run_if import RunIf
 
 from deepprune import asset_path
 from deepprune.data.io import read_problems
 from deepprune.engines.replay import ReplayEngine
+from deepprune.runner import run_prune
 
 
 def test_shipped_traces_have_confidences_and_answers():
@@ -53,7 +55,9 @@ def test_data_limit_serves_the_first_problems():
 
 
 def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
-    run_entry("prune.py", "+experiment=demo", "method=cons", "data.limit=3", f"hydra.run.dir={tmp_path}", timeout=300)
+    # `python prune.py +experiment=demo method=cons data.limit=3`, in this process (prune.py runs as a script in
+    # tests/test_cli.py): the demo's settings are an ordinary experiment config of prune.py.
+    run_prune(compose_entry("prune", "+experiment=demo", "method=cons", "data.limit=3"), tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["method"] == "cons" and metrics["benchmark"] == "demo" and metrics["num_problems"] == 3
 

@@ -9,12 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.configs import compose_entry
 from helpers.run_entry import run_entry
 from helpers.run_if import RunIf
 
 from deepprune.data.answers import extract_boxed
 from deepprune.data.io import read_problems
-from deepprune.generation import finished_ids
+from deepprune.generation import finished_ids, run_generation
 
 MAX_TOKENS = 24
 CPU = [
@@ -60,7 +61,7 @@ def hf_greedy_confidences(model_dir: str, prompt: str, max_tokens: int) -> tuple
 
 
 @RunIf(requires_vllm=True)
-def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench, tiny_test_model):
+def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench, tiny_test_model, capsys):
     out, model_dir = tmp_path / "traces.jsonl", Path(tiny_test_model)
     args = [
         "model=tiny_test", f"model.path={model_dir}", f"model.max_tokens={MAX_TOKENS}", "model.temperature=0",
@@ -88,10 +89,11 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench,
     assert meta["generated_tokens"] == sum(t.num_tokens for p in problems for t in p.traces)
     assert meta["tokens_per_s"] > 0
 
+    # The rerun in this process (the script ran above): it finds every problem done and generates nothing.
     before = out.read_bytes()
-    rerun = run_generate(tmp_path / "run2", *args)
-    assert "already generated" in rerun.stdout
-    assert out.read_bytes() == before
+    summary = run_generation(compose_entry("generate", *args))
+    assert "already generated" in capsys.readouterr().out
+    assert summary["already_done"] == summary["problems"] == 2 and out.read_bytes() == before
 
 
 @RunIf(requires_vllm=True)
