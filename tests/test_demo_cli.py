@@ -1,4 +1,4 @@
-"""The embedded demo: the shipped assets load, demo.py prints the four-method leaderboard, and the
+"""The embedded demo: the shipped assets load, demo.py prints the leaderboard of every method, and the
 tiny reasoner runs live through vLLM with the shipped judge (the README's main command, at CI scale)."""
 
 from __future__ import annotations
@@ -27,22 +27,25 @@ def test_shipped_traces_have_confidences_and_answers():
     assert sum(answered) / len(answered) > 0.9
 
 
-def test_demo_runs_all_four_methods(tmp_path):
-    # The first 2 of the 50 problems: DeepPrune's judge takes ~40-100 s per problem on a busy 2-core machine.
+RUNS = ("cons", "deepconf_low", "deepconf_high", "deepprune", "deepprune_diversity", "deepprune_oracle")
+
+
+def test_demo_runs_every_method(tmp_path):
+    # The first 2 of the evaluation problems (every stored trace, n of conf/experiment/demo.yaml).
     result = run_entry("demo.py", "data.limit=2", f"hydra.run.dir={tmp_path}", timeout=900)
     board = (tmp_path / "leaderboard.md").read_text()
-    for method in ("cons", "deepconf_low", "deepconf_high", "deepprune (trained"):
-        assert f"| {method}" in board, board
+    for row in ("cons", "deepconf_low", "deepconf_high", "deepprune (trained, tau=0.5)",
+                "deepprune (trained, tau=0.5, finish=diversity)", "deepprune (oracle"):  # fmt: skip
+        assert f"| {row}" in board, board
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "leaderboard.csv").exists()
-    metrics = {
-        m: json.loads((tmp_path / m / "metrics.json").read_text())
-        for m in ("cons", "deepconf_low", "deepconf_high", "deepprune")
-    }
-    assert all(m["num_problems"] == 2 for m in metrics.values())
+    metrics = {m: json.loads((tmp_path / m / "metrics.json").read_text()) for m in RUNS}
+    assert all(m["num_problems"] == 2 and m["n"] == 32 for m in metrics.values())
     assert metrics["deepconf_low"]["method_params"]["window"] == 16  # the demo's per-method setting
-    assert metrics["deepprune"]["judge"] is not None and metrics["cons"]["judge"] is None
-    assert metrics["deepprune"]["total_tokens"] < metrics["cons"]["total_tokens"]
-    assert metrics["deepconf_low"]["total_tokens"] < metrics["cons"]["total_tokens"]
+    assert metrics["cons"]["judge"] is None and metrics["deepprune_oracle"]["judge"] == "oracle"
+    assert metrics["deepprune"]["judge"] == metrics["deepprune_diversity"]["judge"] == "trained"
+    assert (metrics["deepprune"]["finish"], metrics["deepprune_diversity"]["finish"]) == ("paper", "diversity")
+    for name in ("deepprune", "deepprune_diversity", "deepprune_oracle", "deepconf_low"):
+        assert metrics[name]["total_tokens"] < metrics["cons"]["total_tokens"]
     assert "leaderboard" in result.stdout.lower() or "| Method |" in result.stdout
 
 
@@ -64,21 +67,23 @@ def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
 
 def test_demo_names_an_unknown_method(tmp_path):
     result = run_entry("demo.py", "methods=[cons,deepconff]", f"hydra.run.dir={tmp_path}", expect=2, timeout=300)
-    known = "cons, deepconf_low, deepconf_high, deepprune"
+    known = ", ".join(RUNS)
     assert f"error: methods: ['deepconff'] not in method_configs ({known})" in result.stderr
     assert not (tmp_path / "cons").exists()  # checked before any method runs
 
 
 @RunIf(requires_vllm=True)
 def test_demo_runs_live_with_its_reasoner(tmp_path):
-    run_entry(
-        "demo.py", "engine=vllm_cpu", "benchmark.limit=1", "n=4", "methods=[cons,deepprune]",
+    result = run_entry(
+        "demo.py", "engine=vllm_cpu", "benchmark.limit=1", "n=4", "methods=[cons,deepprune,deepprune_oracle]",
         f"hydra.run.dir={tmp_path}", timeout=900,
     )  # fmt: skip
     for method in ("cons", "deepprune"):
         metrics = json.loads((tmp_path / method / "metrics.json").read_text())
         # demo.py swaps the live engine's default model (tiny_test) for the demo's reasoner.
         assert metrics["model"] == "tiny_reasoner" and metrics["n"] == 4 and metrics["num_problems"] == 1
+    # The oracle judge reads stored answers: live, it is skipped (and said so), not run on nothing.
+    assert "skipping deepprune_oracle" in result.stdout and not (tmp_path / "deepprune_oracle").exists()
     assert (tmp_path / "leaderboard.md").exists()
 
 

@@ -80,7 +80,9 @@ def load_runs(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 def row_label(run: dict[str, Any]) -> str:
     label = run["method"]
     if run.get("judge") and run["method"] == "deepprune":
-        label += f" ({run['judge']}, tau={run.get('threshold')})"
+        # Runs that differ only in their finishing rule (e.g. the demo's) need distinct rows.
+        finish = f", finish={run['finish']}" if run.get("finish") not in (None, "paper") else ""
+        label += f" ({run['judge']}, tau={run.get('threshold')}{finish})"
     return label
 
 
