@@ -160,7 +160,7 @@ class DeepPruneMethod(Method):
         truncation: TruncationRule,
         threshold: float | str = 0.5,
         threshold_key: str = "val/threshold@fnr0.2",
-        compare: str = "paper",
+        compare: str = "fast",
         exit_margin: float = 0.2,
         call_budget: float | None = 3.0,
         max_compare: int = 10,
@@ -174,11 +174,10 @@ class DeepPruneMethod(Method):
             raise ValueError(f"method.finish must be 'paper' or 'diversity', got {finish!r}")
         if compare not in ("paper", "fast"):
             raise ValueError(f"method.compare must be 'paper' or 'fast', got {compare!r}")
+        if isinstance(threshold, str) and threshold != "auto":
+            raise ValueError(f"method.threshold must be a number in [0, 1] or 'auto', got {threshold!r}")
         if threshold != "auto":
-            try:
-                check_range("method.threshold", threshold, 0, 1)
-            except ValueError:
-                raise ValueError(f"method.threshold must be a number in [0, 1] or 'auto', got {threshold!r}") from None
+            check_range("method.threshold", threshold, 0, 1)
         if not isinstance(threshold_key, str) or "/threshold@" not in threshold_key:
             raise ValueError(
                 "method.threshold_key must name a threshold in judge.json's metrics "
