@@ -7,25 +7,25 @@ compared. Two comparison rules (``compare``):
 - ``paper`` (the paper's rule): up to ``max_compare`` (K1) randomly sampled members of *every* cluster are
   scored in one batch; the trace joins the most similar cluster when that similarity exceeds ``threshold``
   (tau). Cost: up to K1 judge calls per cluster per trace.
-- ``fast``: clusters are visited largest first (ties: the older cluster). A cluster is compared with its
-  founder first; further members (random order, at most K1 in all) are scored one at a time only while the
-  running mean is undecided: a mean above tau + m(1 - tau) accepts the cluster, one below tau - m*tau
-  rejects it (m = ``exit_margin``: the share of the way from tau to 1, or to 0, that decides; 0: the
-  founder alone decides, 1: every cluster is compared with up to K1 members), and once its members or K1
-  run out, mean > tau decides, as in the paper. The trace joins the first accepted cluster and stops
-  comparing. A decisive judge (scores far from tau) thus pays one call per cluster visited, and a trace
-  that belongs to the largest cluster one call. A problem spends at most ``call_budget`` judge calls per
-  trace on average (null: no limit): each arriving trace adds ``call_budget`` calls to the problem's budget
-  and spends from it; what a trace leaves (one call to join the largest cluster) later traces may use.
-  A trace that finds the budget spent before a cluster accepted it opens a new cluster, as a trace that
-  matched none would; only the smallest clusters go unvisited. So a judge that says "different" to
-  everything (all singletons: the K3 fallback either way) no longer costs one call per earlier trace.
-  Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
+- ``fast`` (the default; ``experiments/bench_clustering.py`` compares both): clusters are visited largest
+  first (ties: the older cluster). A cluster is compared with its founder first; further members (random
+  order, at most K1 in all) are scored one at a time only while the running mean is undecided: a mean above
+  tau + m(1 - tau) accepts the cluster, one below tau - m*tau rejects it (m = ``exit_margin``: the share of
+  the way from tau to 1, or to 0, that decides; 0: the founder alone decides, 1: every cluster is compared
+  with up to K1 members), and once its members or K1 run out, mean > tau decides, as in the paper. The trace
+  joins the first accepted cluster and stops comparing. A decisive judge (scores far from tau) thus pays one
+  call per cluster visited, and a trace that belongs to the largest cluster one call. A problem spends at most
+  ``call_budget`` judge calls per trace on average (null: no limit): each arriving trace adds ``call_budget``
+  calls to the problem's budget and spends from it; what a trace leaves (one call to join the largest cluster)
+  later traces may use. A trace that finds the budget spent before a cluster accepted it opens a new cluster,
+  as a trace that matched none would; only the smallest clusters go unvisited. So a judge that says
+  "different" to everything (all singletons: the K3 fallback either way) no longer costs one call per earlier
+  trace. Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
 
 With either rule, a trace that joins no cluster opens a new one (at most ``max_clusters`` (K); beyond that
 it joins the most similar cluster compared). A trace that joins an existing cluster is stopped at its
 prefix. ``threshold=auto`` takes tau from what training recorded in the judge's ``judge.json`` metrics under
-``threshold_key`` (e.g. ``val/threshold@fnr0.2``: the threshold at which the judge wrongly split 20% of the
+``threshold_key`` (e.g. ``val/threshold@fnr0.2``: the threshold at which the judge splits at most 20% of the
 validation's same-answer pairs); a judge that records none (oracle, sbert, zero_shot) is an error. Finishing
 rules:
 
