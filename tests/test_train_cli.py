@@ -42,9 +42,16 @@ def _test_pairs(run_dir: Path):
     return run_test_examples(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
 
 
-def test_minilm_wandb_offline_export_and_reload(tmp_path, traces):
-    run_dir = tmp_path / "run"
+@pytest.fixture(scope="module")
+def minilm_run(tmp_path_factory, traces) -> Path:
+    """One 3-step MiniLM run logged to W&B offline, shared: its export is reloaded, its checkpoint resumed."""
+    run_dir = tmp_path_factory.mktemp("minilm") / "run"
     run_train(run_dir, traces, "judge=minilm", "logger=wandb", "logger.project=deepprune-test", "logger.group=ci")
+    return run_dir
+
+
+def test_minilm_wandb_offline_export_and_reload(minilm_run):
+    run_dir = minilm_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("val/auroc", "test/auroc", "test/ap", "test/tnr@fnr0.2"):
         assert 0.0 <= metrics[key] <= 1.0, key
@@ -72,10 +79,9 @@ def test_minilm_wandb_offline_export_and_reload(tmp_path, traces):
     assert judge.tokens_read == sum(e.tokens_a + e.tokens_b for e in examples)
 
 
-def test_resume_from_checkpoint(tmp_path, traces):
-    first = tmp_path / "first"
-    run_train(first, traces, "logger=csv", "trainer.max_steps=2")
-    assert json.loads((first / "metrics.json").read_text())["global_step"] == 2
+def test_resume_from_checkpoint(tmp_path, traces, minilm_run):
+    first = minilm_run
+    assert json.loads((first / "metrics.json").read_text())["global_step"] == 3
     # LoRA checkpoints hold only adapter + head (+ optimizer state), far smaller than the 90 MB encoder.
     assert (first / "checkpoints" / "last.ckpt").stat().st_size < 20e6
     second = tmp_path / "second"
@@ -84,12 +90,12 @@ def test_resume_from_checkpoint(tmp_path, traces):
         second,
         traces,
         "logger=csv",
-        "trainer.max_steps=4",
+        "trainer.max_steps=5",
         "trainer.max_epochs=3",
         f"ckpt_path={first}/checkpoints/last.ckpt",
     )
     assert "Restoring states from the checkpoint" in proc.stdout + proc.stderr
-    assert json.loads((second / "metrics.json").read_text())["global_step"] == 4
+    assert json.loads((second / "metrics.json").read_text())["global_step"] == 5
 
 
 @pytest.mark.slow
