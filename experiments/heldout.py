@@ -16,6 +16,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from deepprune.data.io import read_problems, write_problems
+from deepprune.instantiate import build
 from deepprune.training.datamodule import split_problems
 
 
@@ -29,8 +30,11 @@ def main() -> int:
     config = args.run_dir / ".hydra" / "config.yaml"
     if not config.is_file():
         parser.error(f"{config} not found: RUN_DIR must be a train.py run directory")
-    data = OmegaConf.load(config).data
-    problems = split_problems(data, lambda path: list(read_problems(path, data.on_error)))[args.split]
+    cfg = OmegaConf.load(config)
+    data, checker = cfg.data, build(cfg.benchmark.answer)
+    # Answers extracted as training extracted them: the written file states each trace's answer (or null).
+    problems = split_problems(data, lambda path: list(read_problems(path, data.on_error, None, checker.extract)))
+    problems = problems[args.split]
     if not problems:
         parser.error(f"{args.run_dir}: the {args.split} split is empty (set data.test or data.test_fraction)")
     written = write_problems(args.out, problems[: args.limit])

@@ -44,7 +44,11 @@ def test_heldout_writes_the_test_split_disjoint_from_training(tmp_path: Path, mo
     assert len(test) == 4 and train and not test & train
     # The records are the source's, traces included.
     source = {p.id: p for p in read_problems(traces)}
-    assert all(len(p.traces) == len(source[p.id].traces) for p in read_problems(tmp_path / "test.jsonl.gz"))
+    written = list(read_problems(tmp_path / "test.jsonl.gz"))
+    assert all(len(p.traces) == len(source[p.id].traces) for p in written)
+    # Each trace states its answer as training extracted it (a file without stored answers gets them written).
+    assert [t.answer for p in written for t in p.traces] == [t.answer for p in written for t in source[p.id].traces]
+    assert any(t.answer is None for p in written for t in p.traces) and any(t.answer for p in written for t in p.traces)
 
 
 def test_heldout_follows_a_group_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +64,22 @@ def test_heldout_refuses_a_directory_that_is_not_a_run(
 ) -> None:
     assert heldout(monkeypatch, tmp_path, tmp_path / "x.jsonl") == 2
     assert "must be a train.py run directory" in capsys.readouterr().err
+
+
+def test_heldout_writes_the_answers_training_extracted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file without stored answers (the MATH dev file): the written traces state the extracted ones."""
+    import json
+
+    traces = tmp_path / "math.jsonl"
+    with open(traces, "w", encoding="utf-8") as handle:
+        for i in range(8):
+            texts = [f"So $x = \\boxed{{\\frac{{{i}}}{{{j + 2}}}}}$." for j in range(3)] + ["I give up."]
+            record = {"id": f"algebra/{i}/0", "question": "q", "gold": "1", "traces": [{"text": t} for t in texts]}
+            handle.write(json.dumps(record) + "\n")
+    run = fake_run(tmp_path / "run", traces, "benchmark=math")
+    assert heldout(monkeypatch, run, tmp_path / "test.jsonl") == 0
+    written = list(read_problems(tmp_path / "test.jsonl"))
+    assert len(written) == 2
+    for problem in written:
+        i = problem.id.split("/")[1]
+        assert [t.answer for t in problem.traces] == [f"\\frac{{{i}}}{{{j + 2}}}" for j in range(3)] + [None]
