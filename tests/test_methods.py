@@ -75,7 +75,15 @@ def test_cons_subsamples_are_averaged(toy_engine):
 
 def test_deepprune_oracle_clusters_by_answer_and_counts_tokens(toy_engine, counter):
     spec = problems(toy_engine)["p0"]  # answers a a b a c a b a
-    method = DeepPruneMethod(None, FirstTokens(5), threshold=0.5, max_compare=10, finish="paper", finish_largest=2)
+    method = DeepPruneMethod(
+        None,
+        FirstTokens(5),
+        threshold=0.5,
+        max_compare=10,
+        finish="paper",
+        finish_largest=2,
+        compare="paper",
+    )
     outcome = method.run(spec, toy_engine, CHECKER, OracleJudge(CHECKER))
     assert outcome.extra["cluster_sizes"] == [5, 2, 1]
     assert outcome.extra["finished"] == [0, 1]  # the largest cluster's first K2 traces
