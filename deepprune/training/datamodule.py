@@ -61,8 +61,9 @@ def split_problems(data: DictConfig, read: Callable[[str], list[Problem]]) -> di
         test = read(data.test)
     elif data.test_fraction:
         ids, fraction = [p.id for p in train], float(data.test_fraction)
-        if data.test_group:
-            rest_ids, test_ids = split_by_group(ids, fraction, str(data.test_group), seed)
+        group = data.get("test_group")  # absent from run configs saved before it existed (judge_ablation --runs)
+        if group:
+            rest_ids, test_ids = split_by_group(ids, fraction, str(group), seed)
         else:
             rest_ids, test_ids = split_by_problem(ids, fraction, seed)
         test = [p for p in train if p.id in test_ids]
