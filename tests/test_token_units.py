@@ -62,6 +62,15 @@ def test_known_tokenizer_uses_stored_counts_and_caps_prefixes(tmp_path, minilm_c
     assert engine.describe()["recounted_problems"] == 0
 
 
+def test_a_file_without_counts_is_counted_not_recounted(tmp_path, minilm_count, caplog):
+    # Nothing stored (the dev and MATH files): counted with the counting tokenizer, no "recounting" warning.
+    engine = ReplayEngine(write(tmp_path / "t.jsonl", num_tokens=None), None, extract_answer=CHECKER.extract)
+    with caplog.at_level("WARNING"):
+        assert run(engine, End()).num_tokens == minilm_count
+    assert engine.describe()["recounted_problems"] == 0
+    assert "recounting" not in caplog.text
+
+
 def test_relocated_tokenizer_matches_by_content(tmp_path):
     # The generating tokenizer was copied elsewhere: same tokenization, so the stored counts stay valid.
     moved = shutil.copytree(bundled_minilm_path(), tmp_path / "moved")

@@ -91,7 +91,8 @@ class ReplayEngine(Engine):
         self.extract_answer, self.trust_remote_code = extract_answer, trust_remote_code
         self.read_stats = ReadStats()
         self._units: dict[str | None, TokenUnit] = {}
-        self.recounted_problems = 0
+        self.recounted_problems = 0  # problems whose stored num_tokens were in another unit (files without: 0)
+        self._warned: set[str | None] = set()
 
     def problems(self) -> Iterator[ProblemSpec]:
         """Stream the trace file (its first ``limit`` problems); skipped malformed records count in ``read_stats``."""
@@ -99,8 +100,18 @@ class ReplayEngine(Engine):
         for served, problem in enumerate(records):
             if served == self.limit:
                 return  # the rest of the file is not read
-            if not self.unit_for(problem.tokenizer).use_stored_counts:
+            unit = self.unit_for(problem.tokenizer)
+            if not unit.use_stored_counts and any(t.num_tokens is not None for t in problem.traces):
                 # Stored counts are in another (or an unknown) unit: full lengths are recounted on use.
+                if problem.tokenizer not in self._warned:
+                    self._warned.add(problem.tokenizer)
+                    log.warning(
+                        "%s: stored num_tokens were counted by %s, not by the counting tokenizer %s: "
+                        "recounting prefixes and full traces with it",
+                        self.traces,
+                        problem.tokenizer or "an unknown tokenizer",
+                        unit.name,
+                    )
                 for trace in problem.traces:
                     trace.num_tokens = None
                 self.recounted_problems += 1
@@ -109,17 +120,7 @@ class ReplayEngine(Engine):
     def unit_for(self, recorded: str | None) -> TokenUnit:
         """The token unit for records that name ``recorded`` as their counting tokenizer (cached)."""
         if recorded not in self._units:
-            unit = resolve_token_unit(self.tokenizer, recorded, self.trust_remote_code)
-            if not unit.use_stored_counts:
-                log.warning(
-                    "%s: stored num_tokens were counted by %s, not by the counting tokenizer %s: "
-                    "recounting prefixes and full traces with %s",
-                    self.traces,
-                    recorded or "an unknown tokenizer",
-                    unit.name,
-                    unit.name,
-                )
-            self._units[recorded] = unit
+            self._units[recorded] = resolve_token_unit(self.tokenizer, recorded, self.trust_remote_code)
         return self._units[recorded]
 
     def describe(self) -> dict[str, Any]:
