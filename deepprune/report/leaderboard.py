@@ -82,7 +82,8 @@ def row_label(run: dict[str, Any]) -> str:
     if run.get("judge") and run["method"] == "deepprune":
         # Runs that differ only in their finishing rule (e.g. the demo's) need distinct rows.
         finish = f", finish={run['finish']}" if run.get("finish") not in (None, "paper") else ""
-        label += f" ({run['judge']}, tau={run.get('threshold')}{finish})"
+        tau = run.get("threshold")  # threshold=auto records the judge's calibrated float: 3 digits tell runs apart
+        label += f" ({run['judge']}, tau={f'{tau:.3g}' if isinstance(tau, float) else tau}{finish})"
     return label
 
 
