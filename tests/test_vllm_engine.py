@@ -3,6 +3,8 @@ confidences, checked against the real engine (one in-process LLM shared by the m
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from helpers.configs import compose_entry
@@ -46,6 +48,9 @@ def engine(tmp_path_factory, tiny_test_model):
         f"benchmark.path={bench}",
         *CPU_OVERRIDES,
     )
+    # An engine an earlier in-process test left to the garbage collector tears down vLLM's process-wide
+    # parallel state when it is finalised: finalise it now, not in the middle of this module's engine.
+    gc.collect()
     eng = build(
         cfg.engine,
         extract_answer=lambda text: "x" if "\\boxed{" in text else None,
