@@ -249,11 +249,7 @@ class EncoderJudgeModel(JudgeModel):
     ) -> None:
         from transformers import AutoModel
 
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {pooling!r}")
-        local = bundled_minilm_path()
-        if path:
-            local = resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
+        local = encoder_path(path, pooling, trust_remote_code)
         super().__init__(
             AutoModel, local, trust_remote_code, bf16, gradient_checkpointing, lora, adapter, tokenizer_path
         )
@@ -267,6 +263,15 @@ class EncoderJudgeModel(JudgeModel):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         hidden = self.model(**inputs).last_hidden_state.float()
         return self.head(pool(hidden, batch["attention_mask"], self.pooling)).squeeze(-1)
+
+
+def encoder_path(path: str | None, pooling: str, trust_remote_code: bool) -> str:
+    """The local encoder directory of an encoder judge (``None``: the bundled MiniLM), its pooling checked."""
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {pooling!r}")
+    if not path:
+        return bundled_minilm_path()
+    return resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -307,12 +312,8 @@ class BiEncoderJudgeModel(JudgeModel):
     ) -> None:
         from transformers import AutoModel
 
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"judge.pooling must be 'mean' or 'cls', got {pooling!r}")
+        local = encoder_path(path, pooling, trust_remote_code)
         dropout = check_range("judge.head_dropout", head_dropout, 0, 1, high_open=True)
-        local = bundled_minilm_path()
-        if path:
-            local = resolve_model_path(path, "judge.path", "judge.trust_remote_code", trust_remote_code)
         super().__init__(
             AutoModel, local, trust_remote_code, bf16, gradient_checkpointing, lora, adapter, tokenizer_path
         )
