@@ -105,6 +105,9 @@ def run_problem(
         "tokens": float(np.mean([o.tokens for o in outcomes])) if repeats > 1 else outcomes[0].tokens,
         "judge_calls": float(np.mean([o.judge_calls for o in outcomes])) if repeats > 1 else outcomes[0].judge_calls,
         "judge_tokens": float(np.mean([o.judge_tokens for o in outcomes])),
+        # Seconds inside the judge's and the engine's calls, per method run (a mean over subsamples, like tokens).
+        "judge_seconds": float(np.mean([o.judge_seconds for o in outcomes])),
+        "generation_seconds": float(np.mean([o.generation_seconds for o in outcomes])),
         "traces_started": _mean_if_many([sum(t.num_tokens > 0 for t in o.traces) for o in outcomes]),
         "traces_finished": _mean_if_many([sum(t.finished for t in o.traces) for o in outcomes]),
     }
@@ -195,6 +198,8 @@ def summarize(
         "mean_tokens_per_problem": float(np.mean([r["tokens"] for r in records])),
         "judge_calls": float(sum(r["judge_calls"] for r in records)),
         "judge_tokens": float(sum(r["judge_tokens"] for r in records)),
+        "judge_seconds": float(sum(r["judge_seconds"] for r in records)),
+        "generation_seconds": float(sum(r["generation_seconds"] for r in records)),
         "num_problems": len(records),
         "mean_traces_finished": float(np.mean([r["traces_finished"] for r in records])),
         **(deepprune_stops(records, method) if isinstance(method, DeepPruneMethod) else {}),

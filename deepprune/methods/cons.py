@@ -5,7 +5,7 @@ from __future__ import annotations
 from deepprune.data.answers import AnswerChecker
 from deepprune.engines.base import End, Engine, ProblemSpec
 from deepprune.judges.base import Judge
-from deepprune.methods.base import Method, MethodOutcome
+from deepprune.methods.base import Method, MethodOutcome, TimedEngine
 
 
 class ConsMethod(Method):
@@ -30,6 +30,9 @@ class ConsMethod(Method):
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
     ) -> MethodOutcome:
+        engine = TimedEngine(engine)
         traces = engine.start(problem, self.n, seed)
         engine.advance(traces, End())
-        return MethodOutcome(predicted=checker.vote([t.answer for t in traces]), traces=traces)
+        return MethodOutcome(
+            predicted=checker.vote([t.answer for t in traces]), traces=traces, generation_seconds=engine.seconds
+        )

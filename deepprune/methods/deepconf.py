@@ -27,7 +27,7 @@ from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import AnswerChecker
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, TraceHandle, window_means
 from deepprune.judges.base import Judge
-from deepprune.methods.base import Method, MethodOutcome
+from deepprune.methods.base import Method, MethodOutcome, TimedEngine
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ class DeepConfMethod(Method):
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
     ) -> MethodOutcome:
+        engine = TimedEngine(engine)
         traces = engine.start(problem, self.n, seed)
         if len(traces) < self.warmup:
             # One short problem in a stored file should not abort the run: all its traces are warmup traces.
@@ -118,6 +119,7 @@ class DeepConfMethod(Method):
         return MethodOutcome(
             predicted=checker.vote(answers, weights),
             traces=traces,
+            generation_seconds=engine.seconds,
             extra={
                 "threshold": bar,
                 "early_stopped": sum(t.finish_reason == "confidence" for t in rest),
@@ -197,6 +199,7 @@ class DeepConfOfflineMethod(Method):
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
     ) -> MethodOutcome:
+        engine = TimedEngine(engine)
         traces = engine.start(problem, self.n, seed)
         engine.advance(traces, End())
         voters = [t for t in traces if t.answer is not None]
@@ -205,4 +208,6 @@ class DeepConfOfflineMethod(Method):
             bar = np.percentile(scores, 90)
             kept = [(t, s) for t, s in zip(voters, scores, strict=True) if s >= bar]
             voters, scores = [t for t, _ in kept], [s for _, s in kept]
-        return MethodOutcome(predicted=checker.vote([t.answer for t in voters], scores), traces=traces)
+        return MethodOutcome(
+            predicted=checker.vote([t.answer for t in voters], scores), traces=traces, generation_seconds=engine.seconds
+        )

@@ -42,7 +42,8 @@ appears or no trace is left. Those traces' tokens count like any other finished 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -50,13 +51,43 @@ from deepprune.config_checks import check_int, check_range
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import TruncationRule
 from deepprune.engines.base import End, Engine, ProblemSpec
-from deepprune.judges.base import Judge, Prefix
-from deepprune.methods.base import Method, MethodOutcome
+from deepprune.judges.base import Judge, Prefix, PrefixPair
+from deepprune.methods.base import Method, MethodOutcome, Stopwatch, TimedEngine
+
+
+class Scorer(Protocol):
+    """What the clustering rules call: a judge, or the run's judge timed (:class:`TimedJudge`)."""
+
+    def score(self, pairs: Sequence[PrefixPair]) -> np.ndarray: ...
+
+
+class TimedJudge:
+    """``judge`` with its prepare and score calls timed: ``seconds`` is the judge time of one problem.
+
+    Timing each call (not the clustering around it) leaves the clustering's own bookkeeping out; the counts
+    (``pairs_scored``, ``tokens_read``) stay on the wrapped judge.
+    """
+
+    def __init__(self, judge: Judge) -> None:
+        self.judge = judge
+        self.clock = Stopwatch()
+
+    @property
+    def seconds(self) -> float:
+        return self.clock.seconds
+
+    def prepare(self, prefixes: Sequence[Prefix]) -> None:
+        with self.clock:
+            self.judge.prepare(prefixes)
+
+    def score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
+        with self.clock:
+            return self.judge.score(pairs)
 
 
 def greedy_cluster(
     prefixes: list[Prefix],
-    judge: Judge,
+    judge: Scorer,
     threshold: float,
     max_compare: int,
     max_clusters: int,
@@ -90,7 +121,7 @@ def greedy_cluster(
 
 def fast_cluster(
     prefixes: list[Prefix],
-    judge: Judge,
+    judge: Scorer,
     threshold: float,
     max_compare: int,
     max_clusters: int,
@@ -129,7 +160,7 @@ def _compare(
     prefix: Prefix,
     cluster: list[int],
     prefixes: list[Prefix],
-    judge: Judge,
+    judge: Scorer,
     limit: int,
     rng: np.random.Generator,
     band: tuple[float, float],
@@ -223,19 +254,21 @@ class DeepPruneMethod(Method):
         if judge is None:
             raise ValueError("method=deepprune needs a judge (judge=oracle|sbert|trained|zero_shot)")
         self.bind(judge)  # threshold=auto: this judge's tau (the runner binds once before the first problem)
+        engine = TimedEngine(engine)
         traces = engine.start(problem, self.n, seed)
         engine.advance(traces, self.truncation)
         judge.reset()
         pairs_before, tokens_before = judge.pairs_scored, judge.tokens_read
         prefixes = [t.prefix() for t in traces]
-        judge.prepare(prefixes)
+        timed = TimedJudge(judge)
+        timed.prepare(prefixes)
         rng = np.random.default_rng(seed)
         if self.compare == "fast":
             clusters = fast_cluster(
-                prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin, self.call_budget
+                prefixes, timed, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin, self.call_budget
             )
         else:
-            clusters = greedy_cluster(prefixes, judge, self.tau, self.max_compare, self.max_clusters, rng)
+            clusters = greedy_cluster(prefixes, timed, self.tau, self.max_compare, self.max_clusters, rng)
         rounds, fallback = self._finishing_rounds(clusters)
         finishing: list[int] = []
         weights: list[float] = []
@@ -251,6 +284,8 @@ class DeepPruneMethod(Method):
             traces=traces,
             judge_calls=judge.pairs_scored - pairs_before,
             judge_tokens=judge.tokens_read - tokens_before,
+            judge_seconds=timed.seconds,
+            generation_seconds=engine.seconds,
             extra={
                 "clusters": len(clusters),
                 "cluster_sizes": sorted((len(c) for c in clusters), reverse=True),
