@@ -9,6 +9,10 @@ Include a cons run with its cons@n curve (``python prune.py method=cons method.c
 traces) to compare every method at equal budget: ``Δacc@budget`` (accuracy minus the curve's at the same
 tokens) and ``tokens vs matched cons`` (tokens ÷ those of the cheapest cons@n as accurate, within 0.5 pt);
 the plot then draws the curve, and a DeepPrune run with ``judge=oracle`` as the ceiling any judge can reach.
+
+``judge tok / saved tok`` (shown once a DeepPrune run is in): a DeepPrune row's ``judge_tokens`` ÷ (the tokens of
+the full-budget cons run on the same traces − the row's ``total_tokens``), what its judge reads per reasoning
+token pruned; "–" when there is no cons run to compare with or the row saved nothing.
 """
 
 import argparse

@@ -63,16 +63,18 @@ def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     assert "dev.jsonl / last_letters Token (x10^8)" in header and "Δacc@budget (pt)" in header
     rows = table_rows(markdown)
     # cons@4 is the curve's last point: Δ 0, and it is its own match.
-    assert rows["cons"][2:] == ["+0.0", "1.00×"]
+    assert rows["cons"][2:4] == ["+0.0", "1.00×"]
     # 141 tokens: the curve reaches 0.55 there, so 0.62 is +7.0 pt; the cheapest cons@n >= 0.615 is cons@4 (400).
-    assert rows["deepprune (oracle, tau=0.5)"][2:] == ["+7.0", "0.35×"]
+    assert rows["deepprune (oracle, tau=0.5)"][2:4] == ["+7.0", "0.35×"]
     # 300 tokens: 0.6 + 0.1 * log2(1.5) = 0.6585, so 0.5 is -15.8 pt; cons@1 (100 tokens) already reaches 0.495.
-    assert rows["deepconf_low"][2:] == ["-15.8", "3.00×"]
+    assert rows["deepconf_low"][2:4] == ["-15.8", "3.00×"]
     # Above the whole curve: no cons@n matches it (dagger, explained in a footnote).
-    assert rows["deepprune (sbert, tau=0.9)"][2:] == ["+20.0", "–†"]
+    assert rows["deepprune (sbert, tau=0.9)"][2:4] == ["+20.0", "–†"]
     assert "† no cons@n point reaches" in markdown
     # The original columns stay: tokens x10^8 (least bold) and accuracy (best underlined).
     assert rows["cons"][:2] == ["4e-06", "70.0"] and rows["deepprune (oracle, tau=0.5)"][0] == "**1.414e-06**"
+    # These DeepPrune runs record no judge tokens (metrics.json from before the column): nothing to divide.
+    assert [row[4] for row in rows.values()] == ["–"] * 4
     assert "cons@n curve for dev.jsonl / last_letters" in markdown and "n=4: 70.0 @ 4e-06" in markdown
     with (tmp_path / "out" / "leaderboard.csv").open() as handle:
         by_method = {r["method"]: r for r in csv.DictReader(handle)}
@@ -88,7 +90,7 @@ def test_without_a_cons_curve_there_are_no_budget_columns(tmp_path) -> None:
     write_run(runs, "prune", "deepprune", 150.0, 0.62, judge="sbert", threshold=0.5)
     markdown = write_leaderboard([runs], tmp_path / "out")
     assert "Δacc" not in markdown.splitlines()[0] and "matched" not in markdown.splitlines()[0]
-    assert table_rows(markdown)["cons"] == ["4e-06", "<u>70.0</u>"]
+    assert table_rows(markdown)["cons"] == ["4e-06", "<u>70.0</u>", "–"]
     assert "No equal-budget comparison for dev.jsonl / last_letters: no cons run with a cons@n curve" in markdown
     assert "method.curve=true" in markdown
     with (tmp_path / "out" / "leaderboard.csv").open() as handle:
@@ -103,7 +105,7 @@ def test_curves_apply_only_to_their_own_model_and_benchmark(tmp_path) -> None:
     markdown = write_leaderboard([runs], tmp_path / "out")
     cells = table_rows(markdown)["deepprune (oracle, tau=0.5)"]
     assert cells[:4] == ["**2e-06**", "60.0", "+0.0", "1.00×"]  # dev.jsonl: exactly cons@2 (same cost, same acc)
-    assert cells[4:] == ["**2e-06**", "<u>60.0</u>", "–", "–"]  # other.jsonl has no curve
+    assert cells[5:9] == ["**2e-06**", "<u>60.0</u>", "–", "–"]  # other.jsonl has no curve
     assert "No equal-budget comparison for other.jsonl / last_letters" in markdown
 
 
@@ -147,3 +149,28 @@ def test_oracle_point_and_curve_are_plotted(tmp_path) -> None:
     write_run(runs, "oracle", "deepprune", 150.0, 0.62, judge="oracle", threshold=0.5)
     write_leaderboard([runs], tmp_path / "out")
     assert len(load_runs([runs])) == 2 and (tmp_path / "out" / "pareto.png").stat().st_size > 1000
+
+
+def test_judge_tokens_per_token_saved_against_the_full_budget_cons_run(tmp_path) -> None:
+    runs = tmp_path / "runs"
+    write_run(runs, "cons8", "cons", 200.0, 0.6)  # one row with cons40 (same label, logged); not the full budget
+    write_run(runs, "cons40", "cons", 1000.0, 0.7)  # the full budget: the cons run with the most tokens
+    write_run(runs, "cheap", "deepprune", 400.0, 0.68, judge="trained", threshold=0.3, judge_tokens=1500.0)
+    write_run(runs, "costly", "deepprune", 1000.0, 0.7, judge="sbert", threshold=0.5, judge_tokens=90.0)
+    write_run(runs, "z_alone", "deepprune", 300.0, 0.6, judge="oracle", threshold=0.5, judge_tokens=50.0, traces="/b")
+    write_run(runs, "low", "deepconf_low", 500.0, 0.6)
+    markdown = write_leaderboard([runs], tmp_path / "out")
+    header = markdown.splitlines()[0]
+    assert "dev.jsonl / last_letters Judge tok / saved tok" in header and "b / last_letters Judge tok" in header
+    rows = table_rows(markdown)
+    # 1500 judge tokens for 1000 - 400 = 600 reasoning tokens saved against cons40 (not cons8).
+    assert rows["deepprune (trained, tau=0.3)"][2] == "2.5"
+    assert rows["deepprune (sbert, tau=0.5)"][2] == "–"  # as many tokens as cons40: nothing saved
+    assert rows["deepprune (oracle, tau=0.5)"][5] == "–"  # its trace file has no cons run
+    assert rows["deepconf_low"][2] == rows["cons"][2] == "–"  # not DeepPrune
+    assert "Judge tok / saved tok: a DeepPrune run's judge tokens" in markdown
+    with (tmp_path / "out" / "leaderboard.csv").open() as handle:
+        by_method = {r["method"]: r for r in csv.DictReader(handle)}
+    assert float(by_method["deepprune (trained, tau=0.3)"]["judge_tokens_per_token_saved"]) == pytest.approx(2.5)
+    assert float(by_method["deepprune (trained, tau=0.3)"]["judge_tokens"]) == 1500.0
+    assert by_method["deepprune (sbert, tau=0.5)"]["judge_tokens_per_token_saved"] == ""

@@ -10,6 +10,11 @@ gets ``Δacc@budget`` (its accuracy minus the curve's at its token count, linear
 ``tokens vs matched cons`` (its tokens ÷ those of the cheapest cons@n within 0.5 pt of its accuracy), see
 :mod:`deepprune.report.budget`; the plot draws the curve. Without a curve those columns say "–" and a
 footnote says why.
+
+Judge cost: with a DeepPrune run among the runs, every column also gets ``judge tok / saved tok``: a DeepPrune
+run's judge tokens ÷ the reasoning tokens it saved against the column's full-budget cons run (the cons run with
+the most tokens): what the judge reads per generated token pruned. "–" for other methods, without a cons run in
+the column, or when the run saved nothing.
 """
 
 from __future__ import annotations
@@ -142,10 +147,31 @@ def budget_figures(run: dict[str, Any], curve: list[dict[str, Any]] | None) -> t
     return delta, tokens_vs_matched_cons(curve, run["accuracy"], run["total_tokens"], MATCH_TOLERANCE)
 
 
+def full_budget_cons(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per column, the cons run with the most tokens: the full budget DeepPrune's savings are counted against."""
+    full: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        column = column_label(run)
+        if run["method"] == "cons" and (column not in full or run["total_tokens"] > full[column]["total_tokens"]):
+            full[column] = run
+    return full
+
+
+def judge_tokens_per_saved_token(run: dict[str, Any], cons: dict[str, Any] | None) -> float | None:
+    """A DeepPrune run's judge tokens per reasoning token saved against ``cons`` (its column's full-budget cons run);
+    None for other methods, a run that records no judge tokens, without a cons run, or when nothing is saved."""
+    judge_tokens = run.get("judge_tokens")
+    if run["method"] != "deepprune" or cons is None or not isinstance(judge_tokens, int | float):
+        return None
+    saved = cons["total_tokens"] - run["total_tokens"]
+    return judge_tokens / saved if saved > 0 else None
+
+
 def leaderboard_rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[tuple[str, str], dict]]:
     rows = list(dict.fromkeys(row_label(r) for r in runs))
     columns = list(dict.fromkeys(column_label(r) for r in runs))
     curves = cons_curves(runs)
+    full = full_budget_cons(runs)
     cells = {}
     for run in runs:
         key = (row_label(run), column_label(run))
@@ -157,6 +183,7 @@ def leaderboard_rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[str], 
             "accuracy": run["accuracy"],
             "delta": delta,
             "ratio": ratio,
+            "judge_per_saved": judge_tokens_per_saved_token(run, full.get(key[1])),
             "path": run["_path"],
         }
     return rows, columns, cells
@@ -167,7 +194,9 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
     rows, columns, cells = leaderboard_rows(runs)
     curves = cons_curves(runs)
     budget = bool(curves)  # the Δ columns appear once any column has a curve to compare with
+    judge_cost = any(r["method"] == "deepprune" for r in runs)  # the judge-cost column, once a DeepPrune run is in
     per_column = ["Token (x10^8)", "Acc"] + (["Δacc@budget (pt)", "Tokens vs matched cons"] if budget else [])
+    per_column += ["Judge tok / saved tok"] if judge_cost else []
     header = "| Method | " + " | ".join(f"{c} {name}" for c in columns for name in per_column) + " |"
     lines = [header, "|---|" + "---:|" * len(per_column) * len(columns)]
     best_tokens = {c: min((cells[r, c]["tokens"] for r in rows if (r, c) in cells), default=None) for c in columns}
@@ -191,12 +220,16 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
                     parts.append("–†")
                 else:
                     parts.append("–" if cell["ratio"] is None else f"{cell['ratio']:.2f}×")
+            if judge_cost:
+                parts.append("–" if cell["judge_per_saved"] is None else f"{cell['judge_per_saved']:.3g}")
         lines.append("| " + " | ".join(parts) + " |")
-    return "\n".join(lines) + "\n" + _footnotes(columns, curves, unmatched)
+    return "\n".join(lines) + "\n" + _footnotes(columns, curves, unmatched, judge_cost)
 
 
-def _footnotes(columns: list[str], curves: dict[str, tuple[list[dict[str, Any]], str]], unmatched: bool) -> str:
-    """How to read the equal-budget columns, which columns lack them and why, and the curves themselves."""
+def _footnotes(
+    columns: list[str], curves: dict[str, tuple[list[dict[str, Any]], str]], unmatched: bool, judge_cost: bool
+) -> str:
+    """How to read the equal-budget and judge-cost columns, which columns lack them and why, and the curves."""
     lines = []
     if curves:
         lines.append(
@@ -215,6 +248,12 @@ def _footnotes(columns: list[str], curves: dict[str, tuple[list[dict[str, Any]],
         )
     if unmatched:
         lines.append("† no cons@n point reaches this accuracy (within the tolerance): above the whole curve.")
+    if judge_cost:
+        lines.append(
+            "Judge tok / saved tok: a DeepPrune run's judge tokens ÷ (tokens of the column's full-budget cons run − "
+            "its own tokens), what the judge reads per reasoning token pruned; – for other methods, without a cons "
+            "run in the column, or when nothing is saved."
+        )
     for column, (curve, path) in curves.items():
         lines.append(
             f"cons@n curve for {column} ({path}): "
@@ -239,14 +278,18 @@ def render_csv(runs: list[dict[str, Any]]) -> str:
             "accuracy",
             "num_problems",
             "judge_calls",
+            "judge_tokens",
+            "judge_tokens_per_token_saved",
             "delta_acc_at_budget",
             "tokens_vs_matched_cons",
             "run_dir",
         ]
     )
     curves = cons_curves(runs)
+    full = full_budget_cons(runs)
     for run in runs:
         delta, ratio = budget_figures(run, curves.get(column_label(run), (None, ""))[0])
+        judge_per_saved = judge_tokens_per_saved_token(run, full.get(column_label(run)))
         writer.writerow(
             [
                 row_label(run),
@@ -259,6 +302,8 @@ def render_csv(runs: list[dict[str, Any]]) -> str:
                 run["accuracy"],
                 run["num_problems"],
                 run.get("judge_calls"),
+                run.get("judge_tokens"),
+                "" if judge_per_saved is None else judge_per_saved,
                 "" if delta is None else delta,
                 "" if ratio is None else ratio,
                 run["_path"],
