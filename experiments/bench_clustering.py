@@ -1,23 +1,36 @@
-"""DeepPrune's clustering rules side by side: ``method.compare=paper`` vs ``method.compare=fast``.
+"""DeepPrune's clustering rules side by side: ``method.compare=paper`` vs ``method.compare=fast``, for one judge or
+several.
 
     python experiments/bench_clustering.py data.traces=FILE benchmark=last_letters judge=oracle truncation.k=16
     python experiments/bench_clustering.py +experiment=demo                     # the demo traces and judge
     python experiments/bench_clustering.py +experiment=demo judge=oracle
     python experiments/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math judge=oracle \\
         truncation.k=32 data.limit=300
+    python experiments/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math truncation.k=32 \\
+        method.threshold=auto --judges cross=CROSS_RUN/judge bi=BI_RUN/judge
 
 The arguments are ``prune.py`` overrides (``judge=trained judge.path=RUN_DIR/judge`` for a trained judge).
-Both rules run through the package's runner (:func:`deepprune.runner.run_prune`) on the same composed config,
-problems, truncation and seed (engine=replay), each writing its ``metrics.json`` under ``--out``. The script
-prints judge calls per trace, accuracy, tokens, mean clusters and fallback problems for both and the difference,
-checks the goal of ``fast`` (at most ``--max-calls`` judge calls per trace, accuracy within ``--acc-points``
-points and tokens within ``--tokens-percent`` % of ``paper``), and writes ``comparison.json``.
+``--judges NAME=DIR ...`` names several exported judges instead (each loaded as ``judge=trained judge.path=DIR``);
+every judge runs with both rules on the same composed config, problems, truncation and seed (engine=replay),
+through the package's runner (:func:`deepprune.runner.run_prune`), each run writing its ``metrics.json`` under
+``--out`` (``OUT/RULE`` for one judge, ``OUT/NAME/RULE`` with ``--judges``).
+
+For each judge the script prints judge calls per trace, accuracy, tokens, mean clusters, fallback problems and
+judge seconds for both rules and the difference, and checks the goal of ``fast`` against ``paper`` (at most
+``--max-calls`` judge calls per trace, accuracy within ``--acc-points`` points and tokens within
+``--tokens-percent`` % of ``paper``). Then one table of every judge x rule: accuracy, total tokens, judge calls per
+trace, judge tokens and judge seconds per problem, wall seconds, and judge time relative to the reference (the
+first judge with ``compare=paper``: the cross-encoder with the paper's rule when it is named first). The goal of
+issue 13 is checked on every other row: at least ``--speedup`` (5) times less judge time than the reference at
+equal accuracy (within ``--acc-points``, 0.5 pt). ``judge_seconds`` counts the time inside the judge's calls only
+(model loading, generation or replay and voting excluded). Writes ``comparison.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,15 +45,35 @@ from deepprune.runner import run_prune
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 RULES = ("paper", "fast")
-# metrics.json key, column title, format
+# metrics.json key, column title, format: the fast-vs-paper table of one judge
 COLUMNS = [
     ("judge_calls_per_trace", "calls/trace", "{:.2f}"),
     ("accuracy", "accuracy", "{:.4f}"),
     ("total_tokens", "total tokens", "{:,.0f}"),
     ("mean_clusters", "clusters", "{:.2f}"),
     ("fallback_problems", "fallback", "{:g}"),
+    ("judge_seconds", "judge s", "{:.2f}"),
     ("wall_seconds", "wall s", "{:.1f}"),
 ]
+# Judge names become run directories: keep them to plain file-name characters.
+JUDGE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def parse_judges(specs: list[str] | None, overrides: list[str]) -> dict[str | None, str | None]:
+    """``--judges NAME=DIR ...`` as {name: dir}, in the order given; without it, {None: None}: the overrides' judge."""
+    if not specs:
+        return {None: None}
+    if any(o.split("=", 1)[0].lstrip("+~") in ("judge", "judge.path") for o in overrides):
+        raise ValueError("give the judge either as overrides (judge=..., judge.path=...) or with --judges, not both")
+    judges: dict[str | None, str | None] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not JUDGE_NAME.fullmatch(name) or not path:
+            raise ValueError(f"--judges: expected NAME=DIR (NAME of letters, digits, '_', '.', '-'), got {spec!r}")
+        if name in judges:
+            raise ValueError(f"--judges: the name {name!r} is given twice")
+        judges[name] = path
+    return judges
 
 
 def run_rule(compare: str, overrides: list[str], out: Path) -> dict[str, Any]:
@@ -50,6 +83,15 @@ def run_rule(compare: str, overrides: list[str], out: Path) -> dict[str, Any]:
     if not cfg.data.traces:
         raise ValueError("bench_clustering.py replays stored traces: give data.traces=FILE (or +experiment=demo)")
     return run_prune(cfg, out / compare)
+
+
+def run_judge(name: str | None, path: str | None, overrides: list[str], out: Path) -> dict[str, dict[str, Any]]:
+    """Both rules with one judge: the overrides' (``name`` None, runs in ``out/RULE``) or the exported judge at
+    ``path`` (runs in ``out/NAME/RULE``)."""
+    if name is None:
+        return {rule: run_rule(rule, overrides, out) for rule in RULES}
+    judge = ["judge=trained", f"judge.path={path}"]
+    return {rule: run_rule(rule, [*overrides, *judge], out / name) for rule in RULES}
 
 
 def compare_rules(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
@@ -65,10 +107,13 @@ def compare_rules(runs: dict[str, dict[str, Any]], args: argparse.Namespace) -> 
     return {"delta": delta, "tokens_change": tokens_change, "goal": goal, "meets_goal": all(goal.values())}
 
 
-def print_comparison(runs: dict[str, dict[str, Any]], result: dict[str, Any], args: argparse.Namespace) -> None:
+def print_comparison(
+    name: str, runs: dict[str, dict[str, Any]], result: dict[str, Any], args: argparse.Namespace
+) -> None:
     paper = runs["paper"]
+    judge = name if name == paper["judge"] else f"{name} ({paper['judge']})"
     title = (
-        f"DeepPrune compare=paper vs fast: judge={paper['judge']}, {paper['benchmark']}, "
+        f"DeepPrune compare=paper vs fast: judge={judge}, {paper['benchmark']}, "
         f"{paper['num_problems']} problems, tau={paper['threshold']:g}"
     )
     table = Table(title=title)
@@ -89,23 +134,108 @@ def print_comparison(runs: dict[str, dict[str, Any]], result: dict[str, Any], ar
     )
 
 
-def main() -> None:
+def side_by_side(runs: dict[str, dict[str, dict[str, Any]]], args: argparse.Namespace) -> dict[str, Any]:
+    """Every judge x rule against the reference (the first judge with compare=paper): per-problem judge cost, judge
+    time ratio, and the issue's goal (``--speedup`` x less judge time at accuracy within ``--acc-points``)."""
+    reference_judge = next(iter(runs))
+    reference = runs[reference_judge]["paper"]
+    rows: dict[str, dict[str, Any]] = {}
+    for judge, by_rule in runs.items():
+        for rule in RULES:
+            metrics = by_rule[rule]
+            problems = metrics["num_problems"]
+            ratio = metrics["judge_seconds"] / reference["judge_seconds"] if reference["judge_seconds"] > 0 else None
+            delta_points = 100 * (metrics["accuracy"] - reference["accuracy"])
+            rows[f"{judge}/{rule}"] = {
+                "judge": judge,
+                "compare": rule,
+                "accuracy": metrics["accuracy"],
+                "total_tokens": metrics["total_tokens"],
+                "judge_calls_per_trace": metrics["judge_calls_per_trace"],
+                "judge_tokens_per_problem": metrics["judge_tokens"] / problems,
+                "judge_seconds_per_problem": metrics["judge_seconds"] / problems,
+                "wall_seconds": metrics["wall_seconds"],
+                "judge_time_vs_reference": ratio,
+                "delta_accuracy_points": delta_points,
+                "meets_issue_goal": (judge, rule) != (reference_judge, "paper")
+                and ratio is not None
+                and ratio <= 1.0 / args.speedup
+                and abs(delta_points) <= args.acc_points,
+            }
+    return {
+        "reference": f"{reference_judge}/paper",
+        "issue_goal": (
+            f">= {args.speedup:g}x less judge time than {reference_judge}+paper at equal accuracy "
+            f"(within {args.acc_points:g} pt)"
+        ),
+        "rows": rows,
+        "meets_issue_goal": [label for label, row in rows.items() if row["meets_issue_goal"]],
+    }
+
+
+def print_side_by_side(result: dict[str, Any]) -> None:
+    reference = result["reference"]
+    table = Table(title=f"Judges x clustering rules (reference: {reference})")
+    titles = ["judge", "compare", "accuracy", "total tokens", "judge calls/trace", "judge tokens/problem"]
+    titles += ["judge s/problem", "wall s", f"judge time vs {reference}", "goal"]
+    for i, title in enumerate(titles):
+        table.add_column(title, justify="left" if i < 2 else "right")
+    for label, row in result["rows"].items():
+        ratio = row["judge_time_vs_reference"]
+        table.add_row(
+            row["judge"],
+            row["compare"],
+            f"{row['accuracy']:.4f}",
+            f"{row['total_tokens']:,.0f}",
+            f"{row['judge_calls_per_trace']:.2f}",
+            f"{row['judge_tokens_per_problem']:,.0f}",
+            f"{row['judge_seconds_per_problem']:.3f}",
+            f"{row['wall_seconds']:.1f}",
+            "–" if ratio is None else f"{ratio:.3f}×",
+            "ref" if label == reference else ("met" if row["meets_issue_goal"] else "no"),
+        )
+    console = Console(width=160)
+    console.print(table)
+    met = result["meets_issue_goal"]
+    console.print(f"goal (issue 13): {result['issue_goal']} -> {'met by ' + ', '.join(met) if met else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="prune.py overrides (data.traces=..., benchmark=..., judge=...)")
+    parser.add_argument(
+        "--judges", nargs="+", metavar="NAME=DIR", help="exported judges to compare (judge=trained judge.path=DIR)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "outputs" / "bench_clustering", help="run directory")
     parser.add_argument("--max-calls", type=float, default=3.0, help="goal: judge calls per trace with fast")
     parser.add_argument("--acc-points", type=float, default=0.5, help="goal: |accuracy difference| in points")
     parser.add_argument("--tokens-percent", type=float, default=2.0, help="goal: |token difference| in percent")
-    args = parser.parse_args()
+    parser.add_argument("--speedup", type=float, default=5.0, help="issue goal: judge time x less than the reference")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    runs = {rule: run_rule(rule, args.overrides, args.out) for rule in RULES}
-    result = compare_rules(runs, args)
-    print_comparison(runs, result, args)
+    judges = parse_judges(args.judges, args.overrides)
+    runs: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, path in judges.items():
+        by_rule = run_judge(name, path, args.overrides, args.out)
+        runs[name or by_rule["paper"]["judge"]] = by_rule
+    per_judge = {}
+    for name, by_rule in runs.items():
+        per_judge[name] = compare_rules(by_rule, args)
+        print_comparison(name, by_rule, per_judge[name], args)
+    result = side_by_side(runs, args)
+    print_side_by_side(result)
     summary = {
         "overrides": args.overrides,
-        **{rule: {key: runs[rule][key] for key, _, _ in COLUMNS} for rule in RULES},
-        "threshold": runs["paper"]["threshold"],
-        "method_params": {rule: runs[rule]["method_params"] for rule in RULES},
+        "judges": {name: path for name, path in zip(runs, judges.values(), strict=True)},
+        "runs": {
+            name: {
+                **{rule: {key: by_rule[rule][key] for key, _, _ in COLUMNS} for rule in RULES},
+                "threshold": by_rule["paper"]["threshold"],
+                "method_params": {rule: by_rule[rule]["method_params"] for rule in RULES},
+                **per_judge[name],
+            }
+            for name, by_rule in runs.items()
+        },
         **result,
     }
     atomic_write_json(args.out / "comparison.json", summary)
