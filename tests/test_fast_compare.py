@@ -206,6 +206,8 @@ def test_method_runs_fast_on_replay_and_counts_calls(tmp_path):
     # a: -, a 1, b 1, a 1, c 2, a 1, b 2, a 1  vs. the paper's 1 + 2 + ... + 7
     assert (outcome.judge_calls, outcome_paper.judge_calls) == (9, 28)
     assert outcome.extra["traces_clustered"] == 8
+    # Time inside the judge's calls and inside the engine's, carried like judge_tokens.
+    assert all(o.judge_seconds > 0 and o.generation_seconds > 0 for o in runs.values())
 
 
 def test_metrics_report_calls_per_trace_and_the_rule(tmp_path):
