@@ -61,8 +61,10 @@ def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> f
     loss_fn = instantiate(OmegaConf.load(REPO / "conf" / "loss" / "focal.yaml"))
     collate = model.collator()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    batches = [collate([(e.text_a, e.text_b, e.label) for e in examples[i : i + batch_size]])
-               for i in range(0, batch_size * (steps + 1), batch_size)]
+    batches = [
+        collate([(e.text_a, e.text_b, e.label) for e in examples[i : i + batch_size]])
+        for i in range(0, batch_size * (steps + 1), batch_size)
+    ]
     elapsed = 0.0
     for index, batch in enumerate(batches):
         started = time.perf_counter()
@@ -113,8 +115,10 @@ def main() -> int:
 
         traces = write_traces(Path(tempfile.mkdtemp()) / "traces.jsonl", num_problems=40, traces_per_problem=10)
     examples = load_pairs(traces, args.k, max(args.pairs, args.train_batch_size * (args.train_steps + 1)))
-    print(f"CPU threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.1f}, pairs from {traces}, "
-          f"k={args.k}")
+    print(
+        f"CPU threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.1f}, pairs from {traces}, "
+        f"k={args.k}"
+    )
     train_lora = bench_training(examples, args.train_batch_size, args.train_steps, lora=True)
     train_full = bench_training(examples, args.train_batch_size, args.train_steps, lora=False)
     batched, single = bench_inference(examples[: args.pairs], args.batch_size)

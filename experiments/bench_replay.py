@@ -30,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_prune(*overrides: str) -> tuple[dict, float]:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        subprocess.run([sys.executable, str(ROOT / "prune.py"), *overrides, f"hydra.run.dir={out}"],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "prune.py"), *overrides, f"hydra.run.dir={out}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         seconds = time.perf_counter() - started
         return json.loads((Path(out) / "metrics.json").read_text()), seconds
 
@@ -45,8 +49,14 @@ def write_synthetic(path: Path, problems: int, traces: int, tokens: int, seed: i
             record = {"id": f"s{p}", "question": "q", "gold": "1", "traces": []}
             for t in range(traces):
                 confs = np.round(rng.normal(12.0, 1.5, tokens), 2)
-                record["traces"].append({"text": f"{words} the answer is {t % 3}", "answer": str(t % 3),
-                                         "num_tokens": tokens, "confs": confs.tolist()})
+                record["traces"].append(
+                    {
+                        "text": f"{words} the answer is {t % 3}",
+                        "answer": str(t % 3),
+                        "num_tokens": tokens,
+                        "confs": confs.tolist(),
+                    }
+                )
             handle.write(json.dumps(record) + "\n")
 
 
@@ -64,10 +74,12 @@ def main() -> None:
         common = [f"data.traces={args.dev}", "benchmark=last_letters", "truncation.k=32"]
         for label, overrides in (("cons", ["method=cons"]), ("deepprune+sbert", ["method=deepprune", "judge=sbert"])):
             metrics, seconds = run_prune(*common, *overrides)
-            print(f"replay {label:16s} {metrics['num_problems']} problems in {seconds:6.1f} s (incl. start-up) "
-                  f"= {metrics['num_problems'] / seconds:6.2f} problems/s; in-loop {metrics['wall_seconds']:.1f} s "
-                  f"= {metrics['num_problems'] / metrics['wall_seconds']:.2f} problems/s; "
-                  f"acc {metrics['accuracy']:.3f}, tokens {metrics['total_tokens']:,.0f}")
+            print(
+                f"replay {label:16s} {metrics['num_problems']} problems in {seconds:6.1f} s (incl. start-up) "
+                f"= {metrics['num_problems'] / seconds:6.2f} problems/s; in-loop {metrics['wall_seconds']:.1f} s "
+                f"= {metrics['num_problems'] / metrics['wall_seconds']:.2f} problems/s; "
+                f"acc {metrics['accuracy']:.3f}, tokens {metrics['total_tokens']:,.0f}"
+            )
 
     path = Path(args.workdir) / f"synthetic_{args.problems}x{args.traces}x{args.tokens}.jsonl"
     if not path.exists():
@@ -75,9 +87,11 @@ def main() -> None:
     size_gb = path.stat().st_size / 1e9
     metrics, seconds = run_prune(f"data.traces={path}", "benchmark=last_letters", "method=deepconf_low")
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6  # kB on Linux
-    print(f"synthetic file {path.name}: {size_gb:.2f} GB on disk; deepconf_low replay of {metrics['num_problems']} "
-          f"problems in {seconds:.1f} s; peak RSS of the largest child process {peak_gb:.2f} GB "
-          f"({'under' if peak_gb < 2 else 'OVER'} the 2 GB target)")
+    print(
+        f"synthetic file {path.name}: {size_gb:.2f} GB on disk; deepconf_low replay of {metrics['num_problems']} "
+        f"problems in {seconds:.1f} s; peak RSS of the largest child process {peak_gb:.2f} GB "
+        f"({'under' if peak_gb < 2 else 'OVER'} the 2 GB target)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,21 @@ COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "
 # oversampling at k=64 is both the acceptance run and the ablation's reference) is trained once.
 LOSSES, SAMPLERS = ("focal", "bce"), ("oversample", "none")
 COLUMNS = [  # (table header, row key)
-    ("run", "run"), ("seed", "seed"), ("k", "k"), ("loss", "loss"), ("sampler", "sampler"), ("LoRA", "lora"),
-    ("train pairs", "train_pairs"), ("steps", "steps"), ("test pairs", "test_pairs"),
-    ("judge AUROC", "judge_auroc"), ("judge TNR@FNR0.2", "judge_tnr"), ("exact AUROC", "exact_auroc"),
-    ("difflib AUROC", "difflib_auroc"), ("SBERT AUROC", "sbert_auroc"), ("SBERT TNR@FNR0.2", "sbert_tnr"),
+    ("run", "run"),
+    ("seed", "seed"),
+    ("k", "k"),
+    ("loss", "loss"),
+    ("sampler", "sampler"),
+    ("LoRA", "lora"),
+    ("train pairs", "train_pairs"),
+    ("steps", "steps"),
+    ("test pairs", "test_pairs"),
+    ("judge AUROC", "judge_auroc"),
+    ("judge TNR@FNR0.2", "judge_tnr"),
+    ("exact AUROC", "exact_auroc"),
+    ("difflib AUROC", "difflib_auroc"),
+    ("SBERT AUROC", "sbert_auroc"),
+    ("SBERT TNR@FNR0.2", "sbert_tnr"),
     ("identical prefixes", "identical_share"),
 ]
 
@@ -60,8 +71,17 @@ def train_run(run_dir: Path, traces: Path, overrides: list[str]) -> None:
     if (run_dir / "metrics.json").exists():
         print(f"[skip] {run_dir} has metrics.json", flush=True)
         return
-    command = ["nice", "-n", "5", sys.executable, "train.py", f"data.train={traces}", *COMMON, *overrides,
-               f"hydra.run.dir={run_dir}"]
+    command = [
+        "nice",
+        "-n",
+        "5",
+        sys.executable,
+        "train.py",
+        f"data.train={traces}",
+        *COMMON,
+        *overrides,
+        f"hydra.run.dir={run_dir}",
+    ]
     print("[train]", " ".join(command), flush=True)
     subprocess.run(command, cwd=REPO, check=True)
 
@@ -91,8 +111,13 @@ def main() -> int:
     parser.add_argument("--grid", nargs="*", default=[], choices=["acceptance", "k", "ablation"])
     parser.add_argument("--ablation-k", type=int, default=64, help="truncation.k of the focal/BCE x sampler grid")
     parser.add_argument("--pairs", type=int, default=64, help="data.pairs_per_problem of every trained run")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help="training seeds (LoRA/head init, dropout, batch order); the split and pairs stay fixed")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="training seeds (LoRA/head init, dropout, batch order); the split and pairs stay fixed",
+    )
     parser.add_argument("--runs", nargs="*", type=Path, default=[])
     parser.add_argument("--override", action="append", default=[], help="train.py override for every trained run")
     args = parser.parse_args()
@@ -102,8 +127,13 @@ def main() -> int:
     cells = dict.fromkeys(cell for grid in args.grid for cell in grid_cells(grid, args.ablation_k))
     for (loss, sampler, k), seed in itertools.product(cells, args.seeds):
         run_dir = args.out / (f"{loss}_{sampler}_k{k}_p{args.pairs}" + (f"_s{seed}" if seed else ""))
-        overrides = [f"loss={loss}", f"sampler={sampler}", f"truncation.k={k}", f"data.pairs_per_problem={args.pairs}",
-                     f"seed={seed}"]
+        overrides = [
+            f"loss={loss}",
+            f"sampler={sampler}",
+            f"truncation.k={k}",
+            f"data.pairs_per_problem={args.pairs}",
+            f"seed={seed}",
+        ]
         train_run(run_dir, args.traces.resolve(), [*overrides, *args.override])
         runs.append(run_dir)
     if not runs:
@@ -116,25 +146,39 @@ def main() -> int:
         cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
         choices = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml").hydra.runtime.choices  # config group files
         # Runs that differ only in training settings share their test pairs: score the heuristics once.
-        pairs_key = json.dumps(OmegaConf.to_container(OmegaConf.masked_copy(cfg, ["data", "truncation", "benchmark"]),
-                                                      resolve=True), sort_keys=True)
+        pairs_key = json.dumps(
+            OmegaConf.to_container(OmegaConf.masked_copy(cfg, ["data", "truncation", "benchmark"]), resolve=True),
+            sort_keys=True,
+        )
         if pairs_key not in baselines:
             baselines[pairs_key] = heuristics(cfg, sbert)
         baseline, pairs = baselines[pairs_key]
-        rows.append({
-            "run": run_dir.name, "seed": cfg.seed, "k": cfg.truncation.k, "loss": choices.loss,
-            "sampler": choices.sampler,
-            "lora": cfg.judge.lora is not None, "train_pairs": metrics["train_pairs"], "steps": metrics["global_step"],
-            "test_pairs": pairs, "judge_auroc": metrics["test/auroc"], "judge_tnr": metrics["test/tnr@fnr0.2"],
-            **{f"{name}_auroc": value[0] for name, value in baseline.items() if name != "identical_share"},
-            **{f"{name}_tnr": value[1] for name, value in baseline.items() if name != "identical_share"},
-            "identical_share": baseline["identical_share"][0],
-        })
+        rows.append(
+            {
+                "run": run_dir.name,
+                "seed": cfg.seed,
+                "k": cfg.truncation.k,
+                "loss": choices.loss,
+                "sampler": choices.sampler,
+                "lora": cfg.judge.lora is not None,
+                "train_pairs": metrics["train_pairs"],
+                "steps": metrics["global_step"],
+                "test_pairs": pairs,
+                "judge_auroc": metrics["test/auroc"],
+                "judge_tnr": metrics["test/tnr@fnr0.2"],
+                **{f"{name}_auroc": value[0] for name, value in baseline.items() if name != "identical_share"},
+                **{f"{name}_tnr": value[1] for name, value in baseline.items() if name != "identical_share"},
+                "identical_share": baseline["identical_share"][0],
+            }
+        )
     print("| " + " | ".join(header for header, _ in COLUMNS) + " |")
     print("|" + "---|" * len(COLUMNS))
     for row in rows:
-        print("| " + " | ".join(f"{row[key]:.3f}" if isinstance(row[key], float) else str(row[key])
-                                for _, key in COLUMNS) + " |")
+        print(
+            "| "
+            + " | ".join(f"{row[key]:.3f}" if isinstance(row[key], float) else str(row[key]) for _, key in COLUMNS)
+            + " |"
+        )
     print_seed_summary(rows)
     atomic_write_json(args.out / "ablation.json", rows)
     print(f"wrote {args.out / 'ablation.json'} and {plot_auroc(rows, args.out / 'ablation.png')}")
@@ -151,8 +195,10 @@ def print_seed_summary(rows: list[dict]) -> None:
     print("\n| k | loss | sampler | train pairs | seeds | judge AUROC mean | min | max |")
     print("|---|---|---|---|---|---|---|---|")
     for (k, loss, sampler, pairs), values in cells.items():
-        print(f"| {k} | {loss} | {sampler} | {pairs} | {len(values)} | {np.mean(values):.3f} | {min(values):.3f} | "
-              f"{max(values):.3f} |")
+        print(
+            f"| {k} | {loss} | {sampler} | {pairs} | {len(values)} | {np.mean(values):.3f} | {min(values):.3f} | "
+            f"{max(values):.3f} |"
+        )
 
 
 def plot_auroc(rows: list[dict], path: Path) -> Path:
@@ -162,8 +208,12 @@ def plot_auroc(rows: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scorers = [("judge", "trained judge"), ("sbert", "SBERT cosine"), ("difflib", "difflib ratio"),
-               ("exact", "identical prefix")]
+    scorers = [
+        ("judge", "trained judge"),
+        ("sbert", "SBERT cosine"),
+        ("difflib", "difflib ratio"),
+        ("exact", "identical prefix"),
+    ]
     width = 0.8 / len(scorers)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows)), 4.0))
     for i, (key, label) in enumerate(scorers):

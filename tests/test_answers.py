@@ -19,7 +19,7 @@ def test_extract_boxed(text, expected):
 
 
 def test_extract_answer_is_takes_last_and_strips_quotes():
-    assert extract_answer_is("The answer is foo. Wait, the answer is \"yajo\".") == "yajo"
+    assert extract_answer_is('The answer is foo. Wait, the answer is "yajo".') == "yajo"
     assert extract_answer_is("Thus the answer is: 12\nDone") == "12"
     assert extract_answer_is("nothing stated") is None
 

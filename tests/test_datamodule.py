@@ -19,9 +19,19 @@ def _datamodule(train, **data):
     from transformers import AutoTokenizer
 
     base = {
-        "train": str(train), "val": None, "test": None, "val_fraction": 0.2, "test_fraction": 0.25,
-        "on_error": "raise", "tokenizer": None, "trust_remote_code": False, "pairs_per_problem": 10, "seed": 0,
-        "batch_size": 6, "num_workers": 0, "both_orders": False,
+        "train": str(train),
+        "val": None,
+        "test": None,
+        "val_fraction": 0.2,
+        "test_fraction": 0.25,
+        "on_error": "raise",
+        "tokenizer": None,
+        "trust_remote_code": False,
+        "pairs_per_problem": 10,
+        "seed": 0,
+        "batch_size": 6,
+        "num_workers": 0,
+        "both_orders": False,
     }
     base.update(data)
     collate = EncoderCollator(AutoTokenizer.from_pretrained(bundled_minilm_path()), max_length=256)

@@ -55,8 +55,7 @@ def plot_roc(fpr: torch.Tensor, tpr: torch.Tensor, auroc: float, tnr: float, pat
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot(fpr.cpu().numpy(), tpr.cpu().numpy(), label=f"AUROC {auroc:.3f}")
     ax.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
-    ax.axhline(1 - TARGET_FNR, color="tab:red", linewidth=0.8, linestyle=":",
-               label=f"FNR {TARGET_FNR} (TNR {tnr:.2f})")
+    ax.axhline(1 - TARGET_FNR, color="tab:red", linewidth=0.8, linestyle=":", label=f"FNR {TARGET_FNR} (TNR {tnr:.2f})")
     ax.set(xlabel="false positive rate (different answers judged same)", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
