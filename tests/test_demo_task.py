@@ -183,9 +183,6 @@ def test_benchmark_rows_match_the_shared_format(tmp_path) -> None:
     assert list(tmp_path.joinpath("bench").iterdir()) == [path]  # no temporary file left behind
 
 
-# Until the demo assets are rebuilt for this task (issue 14), the shipped benchmark is the previous task's: strict,
-# so the marker has to go once they are.
-@pytest.mark.xfail(strict=True, reason="deepprune/assets/demo_benchmark predates the task: build_assets.sh")
 @pytest.mark.parametrize("split,n,first", [("train", 200, 0), ("test", 50, 200)])
 def test_shipped_benchmark_is_what_make_benchmark_writes(split: str, n: int, first: int) -> None:
     path = Path(deepprune.__file__).parent / "assets" / "demo_benchmark" / f"{split}.jsonl"

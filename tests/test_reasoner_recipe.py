@@ -129,12 +129,6 @@ def test_entry_script_trains_and_exports_a_loadable_model(tmp_path: Path) -> Non
     assert logits.shape == (1, ids.shape[1], len(tokenizer)) and torch.isfinite(logits).all()
 
 
-# Until the demo assets are rebuilt for this task (issue 14), the shipped reasoner is the previous task's (its
-# vocabulary lacks this task's words): strict, so the markers have to go once they are.
-PREVIOUS_TASK = pytest.mark.xfail(strict=True, reason="deepprune/assets/tiny_reasoner predates the task: rebuild it")
-
-
-@PREVIOUS_TASK
 def test_shipped_reasoner_is_small_and_loads() -> None:
     path = REPO / "deepprune" / "assets" / "tiny_reasoner"
     if not (path / "model.safetensors").exists():
@@ -147,7 +141,6 @@ def test_shipped_reasoner_is_small_and_loads() -> None:
     assert tokenizer.decode(tokenizer(format_prompt(question))["input_ids"]) == format_prompt(question)
 
 
-@PREVIOUS_TASK
 @RunIf(requires_vllm=True)
 def test_shipped_reasoner_samples_boxed_answers_in_vllm(monkeypatch: pytest.MonkeyPatch) -> None:
     import vllm
