@@ -2,7 +2,7 @@
 # Regenerate the demo's shipped traces and judge from a trained tiny reasoner, check them, then ship them:
 #   deepprune/assets/demo/traces_train.jsonl.gz  TRAIN_PROBLEMS training problems x TRAIN_N traces (vLLM, confidences)
 #   deepprune/assets/demo/traces_eval.jsonl.gz   EVAL_PROBLEMS evaluation problems x N traces
-#   deepprune/assets/demo/judge/                  MiniLM LoRA judge trained on the training traces (train.py)
+#   deepprune/assets/demo/judge/                  MiniLM LoRA bi-encoder judge trained on the training traces (train.py)
 #   deepprune/assets/demo/judge_roc_test.png      its ROC on the evaluation traces
 #   deepprune/assets/tiny_reasoner/               the reasoner the traces came from (REASONER)
 #   deepprune/assets/demo_benchmark/              the problems they answer (BENCH)
@@ -44,7 +44,7 @@ python generate.py engine=vllm_cpu model=tiny_reasoner model.path="$REASONER" be
 pack "$WORK/traces_train.jsonl" "$WORK/traces_train.jsonl.gz"
 pack "$WORK/traces_eval.jsonl" "$WORK/traces_eval.jsonl.gz"
 
-python train.py judge=minilm loss=focal sampler=oversample benchmark=demo \
+python train.py judge=bi_encoder loss=focal sampler=oversample benchmark=demo \
   data.train="$WORK/traces_train.jsonl.gz" data.test="$WORK/traces_eval.jsonl.gz" \
   data.tokenizer="$REASONER" truncation=first_tokens truncation.k="$K" \
   hydra.run.dir="$WORK/judge_run" "$@"
@@ -59,7 +59,7 @@ if auroc < floor:
     sys.exit(f"{sys.argv[1]}: val/auroc {auroc:.3f} < {floor}: not shipping this judge")
 PY
 # Check 2: with it, DeepPrune (the demo's settings) forms clusters instead of falling back to all singletons.
-python prune.py +experiment=demo method=deepprune method.n="$N" method.compare=fast data.traces="$WORK/traces_eval.jsonl.gz" \
+python prune.py +experiment=demo method=deepprune method.n="$N" method.compare=fast method.threshold=auto data.traces="$WORK/traces_eval.jsonl.gz" \
   data.tokenizer="$REASONER" judge.path="$WORK/judge_run/judge" truncation.k="$K" hydra.run.dir="$WORK/prune_check"
 python - "$WORK/prune_check/metrics.json" "$MAX_FALLBACK" <<'PY'
 import json, sys
