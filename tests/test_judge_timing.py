@@ -19,7 +19,7 @@ from deepprune.training.export import export_judge
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
-DEMO_JUDGE = ROOT / "deepprune" / "assets" / "demo" / "judge"  # a cross-encoder exported by train.py
+DEMO_JUDGE = ROOT / "deepprune" / "assets" / "demo" / "judge"  # a judge exported by train.py (a bi-encoder)
 TOY = ["benchmark=last_letters", "truncation.k=5"]
 
 
@@ -35,14 +35,22 @@ def toy(tmp_path_factory) -> Path:
     return write_toy_file(tmp_path_factory.mktemp("toy") / "toy.jsonl")
 
 
-@pytest.fixture(scope="module")
-def bi_encoder_judge(tmp_path_factory) -> Path:
-    """An exported bi-encoder judge (untrained LoRA and head: the bench measures cost, not quality)."""
-    out = tmp_path_factory.mktemp("bi_encoder")
+def export_untrained(out: Path, judge: str) -> Path:
+    """An exported ``judge`` (untrained LoRA and head: the bench measures cost, not quality)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", ["judge=bi_encoder", *TOY])
+        cfg = compose("train", [f"judge={judge}", *TOY])
     judge_cfg = OmegaConf.to_container(cfg.judge, resolve=True)
     return export_judge(build(cfg.judge), judge_cfg, build(cfg.truncation), out)
+
+
+@pytest.fixture(scope="module")
+def bi_encoder_judge(tmp_path_factory) -> Path:
+    return export_untrained(tmp_path_factory.mktemp("bi_encoder"), "bi_encoder")
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_judge(tmp_path_factory) -> Path:
+    return export_untrained(tmp_path_factory.mktemp("cross_encoder"), "minilm")
 
 
 def load_bench() -> ModuleType:
@@ -66,16 +74,19 @@ def test_metrics_keep_judge_time_apart_from_generation_time(tmp_path, toy):
     assert cons["judge_seconds"] == 0.0 and all(p["judge_seconds"] == 0.0 for p in cons["problems"])
 
 
-def test_bench_runs_two_judges_with_both_rules_against_cross_encoder_and_paper(tmp_path, toy, bi_encoder_judge, capsys):
+def test_bench_runs_two_judges_with_both_rules_against_cross_encoder_and_paper(
+    tmp_path, toy, cross_encoder_judge, bi_encoder_judge, capsys
+):
     out = tmp_path / "bench"
-    argv = [*TOY, f"data.traces={toy}", "--out", str(out), "--judges", f"cross={DEMO_JUDGE}", f"bi={bi_encoder_judge}"]
+    judges = ["--judges", f"cross={cross_encoder_judge}", f"bi={bi_encoder_judge}"]
+    argv = [*TOY, f"data.traces={toy}", "--out", str(out), *judges]
     load_bench().main(argv)
     printed = capsys.readouterr().out
     comparison = json.loads((out / "comparison.json").read_text())
     rows = comparison["rows"]
     assert list(rows) == ["cross/paper", "cross/fast", "bi/paper", "bi/fast"]
     assert comparison["reference"] == "cross/paper" and rows["cross/paper"]["judge_time_vs_reference"] == 1.0
-    assert comparison["judges"] == {"cross": str(DEMO_JUDGE), "bi": str(bi_encoder_judge)}
+    assert comparison["judges"] == {"cross": str(cross_encoder_judge), "bi": str(bi_encoder_judge)}
     for label, row in rows.items():
         judge, rule = label.split("/")
         metrics = json.loads((out / judge / rule / "metrics.json").read_text())
