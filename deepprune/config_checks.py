@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any
 
 
 def check_int(key: str, value: object, minimum: int = 1) -> int:
@@ -33,3 +34,50 @@ def check_range(
     if below or above:
         raise ValueError(f"{key} must be in {interval}, got {value!r}")
     return float(value)
+
+
+def check_device(key: str, value: object) -> str:
+    """``value`` as a torch device string this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``).
+
+    Checked before a model loads: torch's own errors for ``gpu`` (a list of 20 device types) or a missing GPU
+    (an AssertionError from deep inside a model's ``.to()``) name no config key.
+    """
+    import torch
+
+    try:
+        device = torch.device(str(value))
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{key} must be a torch device (cpu, cuda, cuda:N, mps), got {value!r}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if (device.index or 0) >= count:
+            raise ValueError(f"{key}={value!s}: this machine has {count} CUDA GPU(s) visible to torch; use {key}=cpu")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"{key}={value!s}: MPS is not available on this machine; use {key}=cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"{key} must be cpu, cuda, cuda:N or mps, got {value!r}")
+    return str(device)
+
+
+# Keys of ``conf/data`` that name one file: a list or a number there is a typo, not a path.
+_FILE_KEYS = ("traces", "train", "val", "test")
+
+
+def check_entry_config(cfg: Any) -> None:
+    """The top-level knobs every entry script reads (``seed``, ``subsamples``, ``data.*`` files, ``data.limit``),
+    checked before anything is built, so a wrong value is reported by its key and not by a traceback later."""
+    check_int("seed", cfg.get("seed", 0), minimum=0)
+    if "subsamples" in cfg:
+        check_int("subsamples", cfg.subsamples)
+    data = cfg.get("data")
+    if data is None:
+        return
+    for key in _FILE_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            hint = f" (quote a numeric file name: data.{key}=\"'{value}'\")" if isinstance(value, int | float) else ""
+            raise ValueError(f"data.{key} must be one file path, got {value!r} ({type(value).__name__}){hint}")
+    if data.get("limit") is not None:
+        check_int("data.limit", data.limit)
+    if "seed" in data:
+        check_int("data.seed", data.seed, minimum=0)

@@ -7,6 +7,8 @@ builds any member of a group (the oracle gets the answer checker, SBERT does not
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -33,4 +35,26 @@ def build(node: DictConfig, **runtime: Any) -> Any:
         if cause is None:
             raise
         raise cause from cause.__cause__
+    _check_keys(node, factory, slots)
     return factory(**slots)
+
+
+def _check_keys(node: DictConfig, factory: functools.partial, slots: dict[str, Any]) -> None:
+    """Refuse, naming the config key, a key the constructor does not take (``+method.bogus=1``) or a missing
+    required one, instead of the constructor's TypeError traceback."""
+    try:
+        signature = inspect.signature(factory.func)
+    except (TypeError, ValueError):  # a builtin without a signature: let the call itself decide
+        return
+    prefix = node._get_full_key(None)
+    try:
+        signature.bind(*factory.args, **factory.keywords, **slots)
+    except TypeError as err:
+        taken = [name for name in signature.parameters if name not in ("self", "args", "kwargs")]
+        given = set(factory.keywords) | set(slots)
+        unknown = sorted(given - set(taken))
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+            raise ValueError(
+                f"{prefix}.{unknown[0]}: not a setting of {node.get('_target_')} (its settings: {', '.join(taken)})"
+            ) from None
+        raise ValueError(f"{prefix}: {node.get('_target_')} cannot be built from this config ({err})") from None

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
+from deepprune.data.io import claim_output_dir
 from deepprune.data.tokenizer import bundled_minilm_path
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+_TINY_JUDGE_MARKER = "deepprune_tiny_judge_base.json"
 
 
 def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str) -> None:
@@ -117,13 +119,14 @@ def tiny_judge_base(out_dir: str | os.PathLike[str], seed: int, hidden_size: int
     """Write a random-init tiny Qwen3 with the bundled MiniLM tokenizer to ``out_dir``; return the directory.
 
     The base of ``judge=tiny_qwen3`` (CI): the decoder + LoRA path of Qwen3-4B on CPU, without a download.
-    An existing model there is reused.
+    A model this function wrote there before is reused; a directory it did not write (not empty, no marker
+    file) is refused rather than written into.
     """
     import torch
     from transformers import AutoTokenizer
 
     out = Path(out_dir)
-    if (out / "config.json").exists() and (out / "tokenizer_config.json").exists():
+    if claim_output_dir(out, _TINY_JUDGE_MARKER, "judge.path.out_dir"):
         return str(out)
     tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_path(), local_files_only=True)
     torch.manual_seed(seed)
@@ -139,4 +142,5 @@ def tiny_judge_base(out_dir: str | os.PathLike[str], seed: int, hidden_size: int
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    (out / _TINY_JUDGE_MARKER).write_text("{}\n")  # written last: a half-written directory is not reused
     return str(out)

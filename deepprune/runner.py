@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.utils import get_object
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
+from deepprune.config_checks import check_entry_config
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems
@@ -59,7 +61,21 @@ def build_method(cfg: DictConfig, truncation: TruncationRule) -> Method:
 
 
 def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
-    """The judge (``conf/judge``); the oracle receives the answer checker."""
+    """The judge (``conf/judge``); the oracle receives the answer checker.
+
+    A trainable judge network (``judge=minilm``, ``bi_encoder``, ``qwen3_4b``, ``tiny_qwen3``) is refused before
+    it is built: it scores nothing until ``train.py`` has trained and exported it.
+    """
+    target = cfg.judge.get("_target_")
+    try:
+        cls = get_object(target) if isinstance(target, str) else None
+    except ImportError:
+        cls = None  # build() reports it, naming the target
+    if isinstance(cls, type) and not issubclass(cls, Judge):
+        raise ValueError(
+            f"judge: {target} is a judge network to train (train.py judge=...), not a judge to score with; "
+            "use judge=trained judge.path=RUN_DIR/judge (its export), or judge=sbert|oracle|zero_shot"
+        )
     return build(cfg.judge, checker=checker)
 
 
@@ -144,6 +160,7 @@ def add_to_curve(
 
 def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Evaluate ``cfg.method`` on every problem and write ``run_dir/metrics.json``."""
+    check_entry_config(cfg)
     checker = build_checker(cfg)
     truncation = build_truncation(cfg)
     method = build_method(cfg, truncation)
@@ -263,6 +280,7 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Score same/different-answer prefix pairs of ``data.test`` and write judge metrics + ROC PNG."""
+    check_entry_config(cfg)
     if not cfg.data.test:
         raise ValueError("eval_judge.py needs data.test=FILE (a trace file in the project's format)")
     checker = build_checker(cfg)

@@ -39,7 +39,7 @@ def extract_boxed(text: str) -> str | None:
                 elif text[i] == "}":
                     depth -= 1
                     if depth == 0:
-                        return text[brace + 1 : i].strip()
+                        return text[brace + 1 : i].strip() or None  # \boxed{} states no answer
         # An unclosed or brace-less \boxed: try an earlier one.
         start = text.rfind("\\boxed", 0, start)
     return None
@@ -72,7 +72,8 @@ def normalize_string(answer: str) -> str:
 
 # math-verify bounds parsing and comparison with signal.alarm (whole seconds), which only the main thread may
 # set: from any other thread it raises, so there parsing and comparison run without a time bound.
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+# ASCII digits only: \d also matches other scripts' digits, which math-verify does not read as numbers.
+_INTEGER = re.compile(r"^\s*([+-]?)0*([0-9]+)\s*$")
 _PARSE_TIMEOUT_S = 5
 _VERIFY_TIMEOUT_S = 5
 # Already delimited for math-verify: an unescaped "$" anywhere, or a leading "\(" / "\[".
@@ -109,8 +110,9 @@ def math_equal(a: str, b: str) -> bool:
     # would merge different LaTeX answers (\Gamma and \gamma).
     if _squash(a) == _squash(b):
         return True
-    if _INTEGER.match(a) and _INTEGER.match(b):  # most competition answers: no parse needed
-        return int(a) == int(b)
+    int_a, int_b = _INTEGER.match(a), _INTEGER.match(b)
+    if int_a and int_b:  # most competition answers: no parse needed (and no int(), which caps digits)
+        return _canonical_int(int_a) == _canonical_int(int_b)
     cache = answer_cache(f"math-verify {version('math-verify')}")
     known = cache.get(a, b) if cache is not None else None
     if known is None:
@@ -118,6 +120,11 @@ def math_equal(a: str, b: str) -> bool:
         if cache is not None:
             cache.put(a, b, known)
     return known
+
+
+def _canonical_int(match: re.Match[str]) -> str:
+    sign, digits = match.group(1), match.group(2).lstrip("0") or "0"
+    return digits if digits == "0" or sign != "-" else f"-{digits}"
 
 
 def _math_verify_equal(a: str, b: str) -> bool:
@@ -157,7 +164,10 @@ class AnswerChecker:
         if extractor == "regex" and not regex:
             raise ValueError("answer.extractor=regex needs answer.regex")
         self.extractor, self.equivalence = extractor, equivalence
-        self._regex = re.compile(regex) if regex else None
+        try:
+            self._regex = re.compile(regex) if regex else None
+        except re.error as err:
+            raise ValueError(f"benchmark.answer.regex={regex!r} is not a valid regular expression ({err})") from None
 
     def extract(self, text: str) -> str | None:
         if self.extractor == "boxed":
@@ -170,10 +180,10 @@ class AnswerChecker:
         if not matches:
             return None
         last = matches[-1]
-        return (last.group(1) if last.groups() else last.group(0)).strip()
+        return ((last.group(1) if last.groups() else last.group(0)) or "").strip() or None
 
     def equivalent(self, a: str | None, b: str | None) -> bool:
-        if a is None or b is None:
+        if a is None or b is None or not a.strip() or not b.strip():  # an empty answer equals nothing
             return False
         if self.equivalence == "choice":
             return a.strip().strip("()").upper() == b.strip().strip("()").upper()
@@ -191,7 +201,7 @@ class AnswerChecker:
         class_of_raw: dict[str, int] = {}
         labels: list[int | None] = []
         for answer in answers:
-            if answer is None:
+            if answer is None or not answer.strip():  # an empty answer (stored "") states nothing: no vote
                 labels.append(None)
                 continue
             if answer not in class_of_raw:

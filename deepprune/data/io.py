@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from deepprune.data.schema import Problem, TraceFormatError, confs_as_array, problem_from_record
+from deepprune.data.schema import Problem, TraceFormatError, WrittenNumber, confs_as_array, problem_from_record
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +107,18 @@ def _parse_json(line: str, path: Path, line_number: int) -> Any:
     try:
         # The hook turns each trace's confs into an array as soon as that trace is parsed, so a record's
         # confidences never all exist as Python floats (32 bytes each instead of 8).
-        return json.loads(line, object_hook=confs_as_array)
+        record = json.loads(line, object_hook=confs_as_array)
+        if isinstance(record, dict) and type(record.get("gold")) is float:
+            # A gold written as a number is graded as written ("0.00001", not "1e-05"): parse it again
+            # keeping the text (rare, so the common path keeps the fast C float parser).
+            record["gold"] = json.loads(line, parse_float=WrittenNumber)["gold"]
+        return record
     except json.JSONDecodeError as err:
         return TraceFormatError(str(path), line_number, "<json>", f"invalid JSON: {err.msg}")
+    except RecursionError:
+        return TraceFormatError(str(path), line_number, "<json>", "nested too deeply to be a trace record")
+    except ValueError as err:  # Python's limit on integer digits (4300): no trace record needs more
+        return TraceFormatError(str(path), line_number, "<json>", f"unreadable number ({err.args[0].split(';')[0]})")
 
 
 def _iter_parquet(path: Path) -> Iterator[tuple[int, Any]]:
@@ -264,3 +273,25 @@ def _jsonl_line(record: dict[str, Any], path: Path) -> str:
     except ValueError as err:
         # NaN/Infinity are not JSON, and read_problems rejects them: refuse to write a file it cannot read.
         raise ValueError(f"{path}: problem {record['id']!r}: {err}") from err
+
+
+def claim_output_dir(directory: str | Path, marker: str, key: str) -> bool:
+    """Whether ``directory`` is one of ours to replace: True when it holds our ``marker`` file, False when it
+    is absent or empty (ours to create). Anything else is the user's and is refused, naming the config ``key``.
+
+    The rule of every writer of whole directories (models, exports): never delete or overwrite a path this
+    project did not create.
+    """
+    path = Path(directory)
+    if not path.exists():
+        return False
+    if not path.is_dir():
+        raise ValueError(f"{key}={str(directory)!r} exists and is not a directory: refusing to write there")
+    if (path / marker).is_file():
+        return True
+    if any(path.iterdir()):
+        raise ValueError(
+            f"{key}={str(directory)!r} is a non-empty directory this project did not create (no {marker}): "
+            "refusing to write there; point it at a new or empty directory"
+        )
+    return False

@@ -13,7 +13,8 @@ the configured tokenizer when absent; ``confs`` holds per-token DeepConf confide
 Checked on read (each failure is a :class:`TraceFormatError` naming file, line and field): required keys and
 types; ``traces`` not empty; ``num_tokens >= 0``; ``confs`` finite numbers (JSON ``NaN``/``Infinity`` are
 rejected), exactly ``num_tokens`` of them when both are stored, and not empty for a non-empty text when
-``num_tokens`` is absent; a numeric ``gold`` finite. Confidences are loaded as float64 numpy arrays:
+``num_tokens`` is absent, and in [0, MAX_CONF]; ``num_tokens`` in [0, MAX_NUM_TOKENS]; ``gold`` not empty, and
+a numeric ``gold`` finite and kept as written. Confidences are loaded as float64 numpy arrays:
 a quarter of the memory of a list of Python floats, and they slice and ``len()`` like one.
 """
 
@@ -25,6 +26,23 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+# Sane bounds: a trace of more than 2^40 tokens, or a confidence (a mean of -log p over the top-k tokens; a
+# float32 log-probability is > -1e5) above 1e6, can only be a corrupt value.
+MAX_NUM_TOKENS = 2**40
+MAX_CONF = 1e6
+
+
+class WrittenNumber(float):
+    """A JSON number that remembers how it was written (``0.00001``, not ``1e-05``); the reader gives a
+    record's numeric ``gold`` this type so a gold is graded as written."""
+
+    text: str
+
+    def __new__(cls, text: str) -> WrittenNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
 
 
 class TraceFormatError(ValueError):
@@ -104,11 +122,15 @@ def problem_from_record(
         if name not in record:
             raise TraceFormatError(path, line, name, "missing")
     gold = record["gold"]
-    # Numeric golds (e.g. AIME answers written as numbers) are legitimate; keep their text form.
+    # Numeric golds (e.g. AIME answers written as numbers) are legitimate; the reader keeps them as written
+    # (WrittenNumber: 0.00001 stays "0.00001", not Python's "1e-05").
     if isinstance(gold, int | float) and not isinstance(gold, bool):
-        if not math.isfinite(gold):
+        if isinstance(gold, float) and not math.isfinite(gold):
             raise TraceFormatError(path, line, "gold", f"must be finite, got {gold}")
-        gold = str(gold)
+        gold = gold.text if isinstance(gold, WrittenNumber) else str(gold)
+    if isinstance(gold, str) and not gold.strip():
+        # An empty gold would equal every empty answer: the problem cannot be graded.
+        raise TraceFormatError(path, line, "gold", "empty: a problem needs a reference answer")
     problem = Problem(
         id=str(_expect(record["id"], (str, int), path, line, "id")),
         question=_expect(record["question"], str, path, line, "question"),
@@ -128,8 +150,9 @@ def problem_from_record(
             raise TraceFormatError(path, line, f"{where}.text", "missing")
         text = _expect(raw["text"], str, path, line, f"{where}.text")
         num_tokens = _expect(raw.get("num_tokens"), (int, type(None)), path, line, f"{where}.num_tokens")
-        if num_tokens is not None and num_tokens < 0:
-            raise TraceFormatError(path, line, f"{where}.num_tokens", f"must be >= 0, got {num_tokens}")
+        if num_tokens is not None and not 0 <= num_tokens <= MAX_NUM_TOKENS:
+            shown = num_tokens if abs(num_tokens) < 10**20 else f"a {len(str(abs(num_tokens)))}-digit integer"
+            raise TraceFormatError(path, line, f"{where}.num_tokens", f"must be in [0, {MAX_NUM_TOKENS}], got {shown}")
         confs = _confs_array(raw.get("confs"), text, num_tokens, path, line, f"{where}.confs")
         problem.traces.append(
             Trace(
@@ -185,6 +208,13 @@ def _confs_array(confs: Any, text: str, num_tokens: int | None, path: str, line:
     if bad.size:
         # JSON NaN/Infinity parse as floats; one would turn DeepConf's threshold into NaN.
         raise TraceFormatError(path, line, name, f"must be finite, got {confs[bad[0]]} at index {bad[0]}")
+    bad = np.flatnonzero((confs < 0) | (confs > MAX_CONF))
+    if bad.size:
+        # A confidence is a mean of negated log-probabilities: never negative (a negative one inverts the
+        # confidence-weighted vote), and far below MAX_CONF (huge ones overflow the window sums to NaN).
+        raise TraceFormatError(
+            path, line, name, f"must be in [0, {MAX_CONF:g}], got {confs[bad[0]]:g} at index {bad[0]}"
+        )
     if num_tokens is not None and len(confs) != num_tokens:
         raise TraceFormatError(path, line, name, f"{len(confs)} values but num_tokens={num_tokens}")
     if num_tokens is None and not len(confs) and text:

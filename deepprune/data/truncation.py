@@ -9,7 +9,7 @@ judge's rule (stored in ``judge.json`` as :meth:`config`) is checked against a r
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,6 +49,14 @@ class ReasoningWords:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "k", check_int("truncation.k", self.k))
+        words = self.words
+        if (
+            not isinstance(words, Sequence)
+            or isinstance(words, str)
+            or not all(isinstance(w, str) and w.strip() for w in words)
+        ):
+            # A bare string would become one marker per character ("wait" -> w, a, i, t).
+            raise ValueError(f"truncation.words must be a list of non-empty words, e.g. [wait], got {self.words!r}")
         if not self.words:
             raise ValueError("truncation.words must not be empty")
         # Longest first so "let me" wins over a shorter marker starting at the same place.

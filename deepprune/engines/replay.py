@@ -97,9 +97,7 @@ class ReplayEngine(Engine):
     def problems(self) -> Iterator[ProblemSpec]:
         """Stream the trace file (its first ``limit`` problems); skipped malformed records count in ``read_stats``."""
         records = read_problems(self.traces, self.on_error, self.read_stats, self.extract_answer)
-        for served, problem in enumerate(records):
-            if served == self.limit:
-                return  # the rest of the file is not read
+        for served, problem in enumerate(records, start=1):
             unit = self.unit_for(problem.tokenizer)
             if not unit.use_stored_counts and any(t.num_tokens is not None for t in problem.traces):
                 # Stored counts are in another (or an unknown) unit: full lengths are recounted on use.
@@ -116,6 +114,8 @@ class ReplayEngine(Engine):
                     trace.num_tokens = None
                 self.recounted_problems += 1
             yield ProblemSpec(id=problem.id, question=problem.question, gold=problem.gold, payload=problem)
+            if served == self.limit:
+                return  # the rest of the file is not read (not even the next line)
 
     def unit_for(self, recorded: str | None) -> TokenUnit:
         """The token unit for records that name ``recorded`` as their counting tokenizer (cached)."""

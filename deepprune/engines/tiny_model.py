@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from deepprune.data.io import claim_output_dir
+
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 
 # Words carry their leading space (one token per word, so marker words always stand alone); digits and
@@ -75,23 +77,32 @@ def _write(directory: Path) -> None:
     (directory / _MARKER).write_text(json.dumps({"version": _VERSION}) + "\n")
 
 
+def _built_version(marker: Path) -> int | None:
+    try:
+        return json.loads(marker.read_text()).get("version")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def build_tiny_model(directory: str | os.PathLike[str] | None = None) -> str:
     """Build the tiny model into ``directory`` (default: a per-user cache dir) unless already there.
 
     Returns the directory (a normal Hugging Face model dir: config, safetensors weights, tokenizer).
     Built in a temporary sibling and renamed into place, so concurrent builders never see half a model.
+    Only an absent or empty directory, or one holding an earlier build (its marker file), is written:
+    anything else (a user's model, their files) is refused, never replaced.
     """
     target = Path(directory) if directory else Path(tempfile.gettempdir()) / f"deepprune-tiny-{os.getuid()}"
-    marker = target / _MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("version") == _VERSION:
+    ours = claim_output_dir(target, _MARKER, "model.path")
+    if ours and _built_version(target / _MARKER) == _VERSION:
         return str(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         _write(staging)
-        if target.exists():
+        if ours:  # an older build of ours (its marker says so): the only directory this function replaces
             shutil.rmtree(target)
-        os.replace(staging, target)
+        os.replace(staging, target)  # onto an absent or empty directory
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -78,7 +78,14 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
     builder = model_cfg.get("builder")
     path = model_cfg.get("path")
     if builder:
-        return str(project_builder(str(builder))(path))
+        try:
+            return str(project_builder(str(builder))(path))
+        except ValueError as err:
+            # The usual cause: engine=vllm brings model=tiny_test, whose builder writes into model.path.
+            raise ValueError(
+                f"{err} (model={model_cfg.get('name')} builds its model into model.path; to run your own model "
+                "give model=<a conf/model file, e.g. qwen3_32b> model.path=DIR)"
+            ) from err
     return resolve_local_model(path, "model.path")
 
 
@@ -200,7 +207,10 @@ class VllmEngine(Engine):
         from vllm import LLM
 
         from deepprune.engines.logits_processors import ConfidenceStopProcessor, ReasoningWordsStopProcessor
+        from deepprune.engines.process_guard import guard_engine_processes
 
+        # A multiprocessing engine's processes die with this one (even on kill -9) and ignore the terminal's Ctrl-C.
+        guard_engine_processes()
         self.model_path, self.model_name, self.benchmark = model_path, model_name, benchmark
         self._problems, self.extract_answer = problems, extract_answer
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k

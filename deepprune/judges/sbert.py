@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepprune.config_checks import check_int
+from deepprune.config_checks import check_device, check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
 from deepprune.models import resolve_model_path
@@ -22,6 +22,7 @@ class SbertJudge(Judge):
     def __init__(self, path: str | None = None, batch_size: int = 64, device: str = "cpu") -> None:
         super().__init__()
         self.batch_size = check_int("judge.batch_size", batch_size)  # before the model loads
+        device = check_device("judge.device", device)
         from sentence_transformers import SentenceTransformer
 
         # A local directory (or an already cached hub id): weights are never downloaded at run time.

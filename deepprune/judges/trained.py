@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from deepprune.config_checks import check_int
+from deepprune.config_checks import check_device, check_int
 from deepprune.judges.backbone import BackboneJudge
 from deepprune.judges.base import Prefix, PrefixPair
 from deepprune.judges.bi_encoder import PrefixEmbeddings
@@ -31,6 +31,7 @@ class TrainedJudge(BackboneJudge):
     def __init__(self, path: str, batch_size: int = 64, device: str = "cpu", trust_remote_code: bool = False) -> None:
         super().__init__()
         self.batch_size = check_int("judge.batch_size", batch_size)
+        device = check_device("judge.device", device)
         # Only the caller (judge.trust_remote_code) may allow the judge's model code to run, never judge.json.
         self.backbone, self.meta, self.truncation = load_exported(path, device, trust_remote_code)
         self.collate = self.backbone.collator()

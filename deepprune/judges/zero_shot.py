@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from deepprune.config_checks import check_int
+from deepprune.config_checks import check_device, check_int
 from deepprune.judges.backbone import BackboneJudge
 from deepprune.judges.models import DecoderJudgeModel
 
@@ -45,7 +45,7 @@ class ZeroShotJudge(BackboneJudge):
     ) -> None:
         super().__init__()
         self.batch_size = check_int("judge.batch_size", batch_size)
-        self.device = torch.device(device)
+        self.device = torch.device(check_device("judge.device", device))
         self.backbone = DecoderJudgeModel(
             path=path,
             scoring="yes_no",

@@ -45,6 +45,10 @@ def _require_confs(trace: TraceHandle, problem: ProblemSpec) -> list[float]:
     return trace.confs
 
 
+# The share of warmup traces each paper variant keeps above its bar (the threshold is the (100 - p)-th percentile).
+PAPER_KEEP_TOP_PERCENT = {"low": 10.0, "high": 90.0}
+
+
 class DeepConfMethod(Method):
     """DeepConf-low / DeepConf-high online, replayed or live through the engine's confidence stop."""
 
@@ -56,16 +60,23 @@ class DeepConfMethod(Method):
         variant: str = "low",
         warmup: int = 16,
         window: int = 2048,
-        keep_top_percent: float = 10.0,
+        keep_top_percent: float | None = None,
         consensus_beta: float | None = None,
     ) -> None:
         super().__init__(n)
         warmup = check_int("method.warmup", warmup)
         if self.n is not None and warmup > self.n:
             raise ValueError(f"method.warmup must be in [1, method.n={self.n}], got {warmup}")
-        self.variant, self.name = variant, f"deepconf_{variant}"
-        self.warmup, self.window = warmup, check_int("method.window", window)
+        if variant not in PAPER_KEEP_TOP_PERCENT:
+            raise ValueError(f"method.variant must be one of {tuple(PAPER_KEEP_TOP_PERCENT)}, got {variant!r}")
+        if keep_top_percent is None:
+            keep_top_percent = PAPER_KEEP_TOP_PERCENT[variant]
         self.keep_top_percent = check_range("method.keep_top_percent", keep_top_percent, 0, 100, low_open=True)
+        # The paper's names belong to the paper's bars; another bar is named by it, so a label never lies.
+        paper = self.keep_top_percent == PAPER_KEEP_TOP_PERCENT[variant]
+        self.variant = variant
+        self.name = f"deepconf_{variant}" if paper else f"deepconf_{variant}_top{self.keep_top_percent:g}"
+        self.warmup, self.window = warmup, check_int("method.window", window)
         self.consensus_beta = (
             None
             if consensus_beta is None

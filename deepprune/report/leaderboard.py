@@ -23,12 +23,14 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepprune.data.io import atomic_write_text
-from deepprune.report.budget import delta_acc_at_budget, interpolate_accuracy, tokens_vs_matched_cons
+from deepprune.report.budget import delta_acc_at_budget, tokens_vs_matched_cons
 from deepprune.report.judge_metrics import save_figure
 
 if TYPE_CHECKING:
@@ -38,47 +40,180 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-# What a table row needs from a prune.py metrics.json ("method" first: it marks a prune.py run).
-_REQUIRED = ("method", "total_tokens", "accuracy", "num_problems")
+def _real(value: Any) -> float | None:
+    """``value`` as a finite float when it is a JSON number, else None.
+
+    ``bool`` is refused although Python counts it as an int (``"accuracy": true`` would render as 100.0), and so
+    are NaN and infinities (Python's json reads ``NaN``/``Infinity``) and integers too large for a float.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
-def _read_metrics(file: Path) -> dict[str, Any] | None:
-    """A prune.py run's metrics, or None (with a warning naming the file) for anything else."""
+def _non_negative(value: Any) -> bool:
+    number = _real(value)
+    return number is not None and number >= 0
+
+
+def _fraction(value: Any) -> bool:
+    number = _real(value)
+    return number is not None and 0 <= number <= 1
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+# Every field a table cell, row or column label, CSV figure or plot point is computed from, with what it must
+# be: a run failing any of them is skipped (with a warning naming file and field) rather than drawn wrong.
+# "method" comes first: its absence marks a file that is not a prune.py run (eval_judge.py, train.py).
+_REQUIRED: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("method", _text, "a non-empty string"),
+    ("total_tokens", _non_negative, "a finite number >= 0"),
+    ("accuracy", _fraction, "a number in [0, 1]"),
+    ("num_problems", _positive_int, "an integer >= 1"),
+)
+# Fields that may be absent or null; when present they label rows and columns or feed a figure.
+_OPTIONAL: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+    ("judge", lambda v: isinstance(v, str), "a string or null"),
+    ("finish", lambda v: isinstance(v, str), "a string or null"),
+    ("model", lambda v: isinstance(v, str), "a string or null"),
+    ("benchmark", lambda v: isinstance(v, str), "a string or null"),
+    ("traces", lambda v: isinstance(v, str), "a string or null"),
+    ("threshold", lambda v: _real(v) is not None, "a finite number or null"),
+    ("judge_tokens", _non_negative, "a finite number >= 0 or null"),
+    ("judge_calls", _non_negative, "a finite number >= 0 or null"),
+)
+_MISSING = object()
+_SHOWN_CHARS = 60
+
+
+def _shown(value: Any) -> str:
+    """``value`` as the user wrote it in the JSON (``true``, ``NaN``, ``null``), cut short to keep one line."""
+    if value is _MISSING:
+        return "missing"
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):  # nested deeper than the encoder goes
+        text = type(value).__name__
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+def field_problem(metrics: dict[str, Any]) -> str | None:
+    """Why ``metrics`` (a prune.py metrics.json) cannot be put on the leaderboard, naming the field; None if it can."""
+    for key, valid, expected in _REQUIRED:
+        value = metrics.get(key, _MISSING)
+        if not valid(value):
+            return f"field '{key}' is {_shown(value)}, expected {expected}"
+    for key, valid, expected in _OPTIONAL:
+        value = metrics.get(key)
+        if value is not None and not valid(value):
+            return f"field '{key}' is {_shown(value)}, expected {expected}"
+    return None
+
+
+def parse_curve(curve: Any) -> list[dict[str, Any]]:
+    """A metrics.json ``curve`` as ``[{n, accuracy, total_tokens}]`` by increasing n, or a ValueError whose message
+    follows "field 'curve'" (``is 5, expected ...``, ``point 1: 'accuracy' is ...``, ``has n=2 twice ...``).
+
+    Each point must hold what a cons run's own figures hold (accuracy in [0, 1]; tokens > 0, for the log scale)
+    and tokens must grow with n: an interpolation along a curve that does not is meaningless.
+    """
+    if not isinstance(curve, list) or not curve:
+        raise ValueError(f"is {_shown(curve)}, expected a non-empty list of {{n, accuracy, total_tokens}} points")
+    checks: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+        ("n", _positive_int, "an integer >= 1"),
+        ("accuracy", _fraction, "a number in [0, 1]"),
+        ("total_tokens", lambda v: _non_negative(v) and v > 0, "a finite number > 0"),
+    )
+    points = []
+    for i, point in enumerate(curve):
+        if not isinstance(point, dict):
+            raise ValueError(f"point {i} is {_shown(point)}, expected an object with n, accuracy, total_tokens")
+        for key, valid, expected in checks:
+            value = point.get(key, _MISSING)
+            if not valid(value):
+                raise ValueError(f"point {i}: '{key}' is {_shown(value)}, expected {expected}")
+        points.append(
+            {"n": point["n"], "accuracy": float(point["accuracy"]), "total_tokens": float(point["total_tokens"])}
+        )
+    points.sort(key=lambda p: p["n"])
+    for before, after in pairwise(points):
+        if after["n"] == before["n"]:
+            raise ValueError(f"has n={after['n']} twice, expected one point per pool size")
+        if after["total_tokens"] <= before["total_tokens"]:
+            raise ValueError(
+                f"has {after['total_tokens']:g} total_tokens at n={after['n']}, "
+                f"expected more than the {before['total_tokens']:g} at n={before['n']}"
+            )
+    return points
+
+
+# Why a metrics.json of another entry script (eval_judge.py, train.py) is left out: expected, so logged at INFO.
+_NOT_A_RUN = "not a prune.py run"
+
+
+def _read_metrics(file: Path) -> dict[str, Any] | str:
+    """A prune.py run's metrics, or why the file is skipped (naming the field when one is wrong)."""
     try:
         metrics = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        log.warning("skipping %s: unreadable metrics (%s)", file, err)
-        return None
+    # ValueError: JSONDecodeError, UnicodeDecodeError and Python's 4300-digit limit on integers;
+    # RecursionError: arrays nested thousands deep.
+    except (OSError, ValueError, RecursionError) as err:
+        return f"unreadable metrics ({str(err).split(';')[0]})"
     if not isinstance(metrics, dict):
-        log.warning("skipping %s: expected a JSON object, got %s", file, type(metrics).__name__)
-        return None
-    if "method" not in metrics:  # e.g. an eval_judge.py or train.py run
-        log.info("skipping %s: not a prune.py run", file)
-        return None
-    for key in _REQUIRED[1:]:
-        if not isinstance(metrics.get(key), int | float):
-            log.warning("skipping %s: field '%s' is %r, expected a number", file, key, metrics.get(key))
-            return None
+        return f"expected a JSON object, got {type(metrics).__name__}"
+    if "method" not in metrics:
+        return _NOT_A_RUN
+    problem = field_problem(metrics)
+    if problem is not None:
+        return problem
+    if metrics["method"] == "cons" and metrics.get("curve") is not None:
+        # Checked once here (not at each of the table, CSV and plot) so a bad curve is reported once; the run
+        # itself still counts, only without the equal-budget columns.
+        try:
+            metrics["curve"] = parse_curve(metrics["curve"])
+        except ValueError as err:
+            log.warning("ignoring the cons@n curve of %s: field 'curve' %s", file, err)
+            metrics["curve"] = None
     return metrics
 
 
 def load_runs(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
     """metrics.json of each path (a run dir, a sweep dir containing runs, or the file itself).
 
-    A corrupt or incomplete metrics.json is skipped with a warning naming it; the other runs still count.
+    A corrupt or incomplete metrics.json, or one with a field of the wrong type or out of range, is skipped with
+    a warning naming it and the field, and the skips are counted; the other runs still count.
     """
-    runs = []
+    runs, skipped = [], 0
     for path in map(Path, paths):
         files = [path] if path.is_file() else sorted(path.rglob("metrics.json"))
         if not files:
             raise FileNotFoundError(f"no metrics.json under {path}")
         for file in files:
             metrics = _read_metrics(file)
-            if metrics is not None:
-                metrics["_path"] = str(file.parent)
-                runs.append(metrics)
+            if isinstance(metrics, str):
+                if metrics == _NOT_A_RUN:
+                    log.info("skipping %s: %s", file, metrics)
+                else:
+                    log.warning("skipping %s: %s", file, metrics)
+                    skipped += 1
+                continue
+            metrics["_path"] = str(file.parent)
+            runs.append(metrics)
     if not runs:
         raise ValueError("none of the given directories holds readable prune.py metrics")
+    if skipped:  # the count, so a skipped run is noticed even when its warning has scrolled past
+        log.warning("leaderboard of %d runs: %d metrics.json skipped (see above)", len(runs), skipped)
     return runs
 
 
@@ -108,15 +243,10 @@ def _valid_curve(run: dict[str, Any]) -> list[dict[str, Any]] | None:
     if curve is None:
         return None
     try:
-        points = [
-            {"n": int(p["n"]), "accuracy": float(p["accuracy"]), "total_tokens": float(p["total_tokens"])}
-            for p in curve
-        ]
-        interpolate_accuracy(points, 1.0)  # rejects empty curves, tokens <= 0 or not growing with n
-    except (TypeError, KeyError, ValueError) as err:
-        log.warning("ignoring the cons@n curve of %s/metrics.json: field 'curve': %s", run["_path"], err)
+        return parse_curve(curve)  # load_runs has already dropped a bad one; runs built by hand may not have
+    except ValueError as err:
+        log.warning("ignoring the cons@n curve of %s/metrics.json: field 'curve' %s", run["_path"], err)
         return None
-    return sorted(points, key=lambda p: p["n"])
 
 
 def cons_curves(runs: Sequence[dict[str, Any]]) -> dict[str, tuple[list[dict[str, Any]], str]]:
@@ -160,8 +290,8 @@ def full_budget_cons(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]
 def judge_tokens_per_saved_token(run: dict[str, Any], cons: dict[str, Any] | None) -> float | None:
     """A DeepPrune run's judge tokens per reasoning token saved against ``cons`` (its column's full-budget cons run);
     None for other methods, a run that records no judge tokens, without a cons run, or when nothing is saved."""
-    judge_tokens = run.get("judge_tokens")
-    if run["method"] != "deepprune" or cons is None or not isinstance(judge_tokens, int | float):
+    judge_tokens = _real(run.get("judge_tokens"))
+    if run["method"] != "deepprune" or cons is None or judge_tokens is None:
         return None
     saved = cons["total_tokens"] - run["total_tokens"]
     return judge_tokens / saved if saved > 0 else None
@@ -424,6 +554,7 @@ def _annotate(ax: Axes, label: str, point: tuple[float, float], size: float) -> 
 
 def sweep_summary(runs: list[dict[str, Any]], out_dir: Path) -> str:
     """Accuracy and tokens per threshold (DeepPrune sweeps): Markdown table + plot, written to ``out_dir``."""
+    out_dir = check_output_dir(out_dir)
     sweep = sorted((r for r in runs if r.get("threshold") is not None), key=lambda r: r["threshold"])
     if not sweep:
         raise ValueError("no runs with a method.threshold to summarise")
@@ -431,7 +562,7 @@ def sweep_summary(runs: list[dict[str, Any]], out_dir: Path) -> str:
     for r in sweep:
         lines.append(
             f"| {r['threshold']} | {100 * r['accuracy']:.1f} | {r['total_tokens']:,.0f} | "
-            f"{r.get('judge_calls', 0):,.0f} | {r['_path']} |"
+            f"{r.get('judge_calls') or 0:,.0f} | {r['_path']} |"  # null: a method without a judge
         )
     table = "\n".join(lines) + "\n"
     atomic_write_text(out_dir / "sweep.md", table)
@@ -453,10 +584,44 @@ def sweep_summary(runs: list[dict[str, Any]], out_dir: Path) -> str:
     return table
 
 
-def write_leaderboard(paths: Iterable[str | Path], out_dir: str | Path) -> str:
-    """Write leaderboard.md / leaderboard.csv / pareto.png into ``out_dir``; returns the Markdown."""
+def check_output_dir(path: str | Path, what: str = "output directory") -> Path:
+    """``path`` as a Path once it is sure to be, or to become, a directory (ValueError, one line, otherwise).
+
+    The report tools write their files into it: a file named by mistake must be refused before any work rather
+    than end in a FileExistsError traceback at the first write. ``what`` names the option in the message.
+    """
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if existing.exists() or existing.is_symlink():  # a dangling link is not a directory either
+            if not existing.is_dir():
+                where = "" if existing == path else f"{existing} "
+                raise ValueError(f"{what} {path}: {where}exists and is not a directory")
+            break
+    return path
+
+
+def refuse_overwriting_inputs(outputs: Iterable[Path], inputs: Iterable[str | Path], what: str) -> None:
+    """ValueError when an output file would replace one of the inputs (e.g. a metrics file named leaderboard.md
+    passed from the output directory): the tools only replace files they write themselves."""
+    inputs = [Path(p) for p in inputs if Path(p).is_file()]
+    for output in outputs:
+        for source in inputs:
+            if output.exists() and output.samefile(source):
+                raise ValueError(f"{what} {output.parent}: writing {output.name} would overwrite the input {source}")
+
+
+LEADERBOARD_FILES = ("leaderboard.md", "leaderboard.csv", "pareto.png")
+
+
+def write_leaderboard(paths: Iterable[str | Path], out_dir: str | Path, what: str = "output directory") -> str:
+    """Write leaderboard.md / leaderboard.csv / pareto.png into ``out_dir``; returns the Markdown.
+
+    ``what`` names ``out_dir`` in errors (the script passes ``--out``).
+    """
+    paths = list(paths)
+    out_dir = check_output_dir(out_dir, what)
+    refuse_overwriting_inputs([out_dir / name for name in LEADERBOARD_FILES], paths, what)
     runs = load_runs(paths)
-    out_dir = Path(out_dir)
     markdown = render_markdown(runs)
     atomic_write_text(out_dir / "leaderboard.md", markdown)
     atomic_write_text(out_dir / "leaderboard.csv", render_csv(runs))

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from deepprune.data.io import atomic_write_json
+from deepprune.data.io import atomic_write_json, claim_output_dir
 from deepprune.data.truncation import TruncationRule
 from deepprune.judges.exported import FORMAT_VERSION
 from deepprune.judges.models import JudgeModel
@@ -33,9 +33,9 @@ def export_judge(
     ``judge_cfg`` is the resolved ``conf/judge`` node (plain containers) the model was built from.
     """
     judge_dir = Path(out_dir) / "judge"
-    if judge_dir.exists():
+    if claim_judge_dir(out_dir):  # an earlier export of ours (judge.json): replaced, never anything else
         shutil.rmtree(judge_dir)
-    judge_dir.mkdir(parents=True)
+    judge_dir.mkdir(parents=True, exist_ok=True)
     files = model.save(judge_dir)
     base = judge_cfg["path"]
     if files.get("adapter") and isinstance(base, Mapping):
@@ -52,6 +52,14 @@ def export_judge(
     }
     atomic_write_json(judge_dir / "judge.json", meta)
     return judge_dir
+
+
+def claim_judge_dir(out_dir: str | Path) -> bool:
+    """Whether ``out_dir/judge`` holds an earlier export (replaceable); refuses a directory it did not write.
+
+    Called before training too, so a run that could not export fails at its start, not after hours.
+    """
+    return claim_output_dir(Path(out_dir) / "judge", "judge.json", "the run directory's judge/")
 
 
 def check_checkpoint(ckpt_path: str) -> None:

@@ -15,12 +15,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from deepprune.config_checks import check_entry_config
 from deepprune.data.io import atomic_write_json
 from deepprune.instantiate import build
 from deepprune.judges.models import JudgeModel
 from deepprune.report.loggers import wandb_group, wandb_mode
 from deepprune.training.datamodule import JudgeDataModule
-from deepprune.training.export import export_judge
+from deepprune.training.export import claim_judge_dir, export_judge
 from deepprune.training.module import JudgeModule
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,13 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
 
     Returns (and writes to ``run_dir/metrics.json`` on rank 0) the headline metrics.
     """
+    check_entry_config(cfg)
     run_dir = Path(run_dir)
     started = time.perf_counter()
     cfg = cfg.copy()
     with open_dict(cfg):
         cfg.output_dir = str(run_dir)  # what ${output_dir} (checkpoints, generated models) resolves to
+    claim_judge_dir(run_dir)  # a judge/ this project did not write fails now, not at export after training
     # Built first: missing weights fail before anything else starts.
     net = build(cfg.judge)
     if not isinstance(net, JudgeModel):

@@ -42,6 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
 from deepprune.config_checks import check_int, check_range
+from deepprune.data.io import claim_output_dir
 from deepprune.models import tiny_qwen3
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -49,6 +50,8 @@ PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 # One token per word, per digit and per symbol, each carrying its leading space if it has one. Digits
 # are separate tokens so that arithmetic is learnable, and because every token keeps its own space the
 # decoder just concatenates: decode(encode(text)) == text for any text the task generates.
+# Marks a directory written by save_reasoner: the only kind it replaces.
+REASONER_MARKER = "deepprune_reasoner.json"
 PIECE_PATTERN = r" ?\\boxed\{| ?\d| ?[A-Za-z]+| ?[^\sA-Za-z\d]|\s"
 
 # Renders one user message to exactly ``format_prompt(content)``; no BOS is added anywhere, so the
@@ -386,14 +389,19 @@ class ReasonerModule(pl.LightningModule):
 
 
 def save_reasoner(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerFast, out_dir: str | os.PathLike[str]) -> Path:
-    """Write an HF-loadable directory atomically: build it next to ``out_dir``, then swap it in."""
+    """Write an HF-loadable directory atomically: build it next to ``out_dir``, then swap it in.
+
+    Only an absent or empty ``out_dir``, or an earlier export (its marker file), is replaced.
+    """
     out_dir = Path(out_dir)
+    claim_output_dir(out_dir, REASONER_MARKER, "output_dir")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         _portable_tokenizer_class(tmp / "tokenizer_config.json")
+        (tmp / REASONER_MARKER).write_text("{}\n")
         _umask_permissions(tmp)
         old = None
         if out_dir.exists():
