@@ -43,6 +43,7 @@ USER_ERROR_EXIT = 2
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,  # includes TraceFormatError, json.JSONDecodeError, UnicodeDecodeError
     FileNotFoundError,
+    FileExistsError,  # e.g. a run or output directory given as the path of an existing file
     IsADirectoryError,
     NotADirectoryError,
     PermissionError,
@@ -157,6 +158,9 @@ def run_guarded(
     if full_trace is None:
         full_trace = _full_error_requested(os.environ.get(FULL_ERROR))
     install_signal_handlers()
+    # A log record that cannot be written (disk full) must not print logging's own traceback beside the
+    # one-line error the failing write of results gives.
+    logging.raiseExceptions = False
     try:
         return main()
     except KeyboardInterrupt as err:

@@ -8,6 +8,8 @@ silently. NaN is rejected explicitly: every comparison with NaN is False, so a p
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any
 
@@ -81,3 +83,18 @@ def check_entry_config(cfg: Any) -> None:
         check_int("data.limit", data.limit)
     if "seed" in data:
         check_int("data.seed", data.seed, minimum=0)
+
+
+@contextmanager
+def remote_code_refusal_names(path: object, flag: str) -> Iterator[None]:
+    """Around a transformers ``from_pretrained``: its refusal of a model or tokenizer that ships its own Python
+    code asks for a Python argument; re-raise it naming the config key (``flag``) that alone may allow it."""
+    try:
+        yield
+    except ValueError as err:
+        if "trust_remote_code" not in str(err):
+            raise
+        raise ValueError(
+            f"{path}: this model or tokenizer runs Python files shipped with it (auto_map); they run only with "
+            f"{flag}=true on the command line: review them first"
+        ) from err

@@ -20,6 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from deepprune.config_checks import check_entry_config, check_int
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import atomic_write_json
@@ -51,7 +52,7 @@ def finished_ids(path: Path) -> set[str]:
     with open(path, "rb") as handle:
         data = handle.read()
     offset = 0
-    for raw in data.splitlines(keepends=True):
+    for line, raw in enumerate(data.splitlines(keepends=True), start=1):
         offset += len(raw)
         if not raw.strip():
             good_end = offset
@@ -59,11 +60,16 @@ def finished_ids(path: Path) -> set[str]:
         try:
             if not raw.endswith(b"\n"):
                 raise ValueError("no newline")
-            done.add(str(json.loads(raw)["id"]))
+            record = json.loads(raw)
+            if not isinstance(record, dict) or "id" not in record:
+                raise ValueError(f"not a trace record (a JSON object with an 'id'): {raw[:40]!r}")
+            done.add(str(record["id"]))
             good_end = offset
-        except (ValueError, KeyError) as err:
+        except ValueError as err:
             if offset < len(data):
-                raise ValueError(f"{path}: a malformed line before the end ({err}); not resuming over it") from err
+                raise ValueError(
+                    f"{path}:{line}: a malformed line before the end ({err}); not resuming over it"
+                ) from err
             log.warning("%s: dropping a torn last line (%d bytes) from an interrupted run", path, len(raw))
     if good_end < len(data):
         os.truncate(path, good_end)
@@ -83,8 +89,10 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
     next to the output as ``<out>.meta.json``)."""
     from tqdm.auto import tqdm
 
-    if int(cfg.n) < 1:
-        raise ValueError(f"n must be >= 1, got {cfg.n}")
+    check_entry_config(cfg)
+    check_int("n", cfg.n)
+    if cfg.confs_digits is not None:
+        check_int("confs_digits", cfg.confs_digits, minimum=0)
     path = output_path(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     done = finished_ids(path)

@@ -19,11 +19,11 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 _TINY_JUDGE_MARKER = "deepprune_tiny_judge_base.json"
 
 
-def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str) -> None:
+def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str | None) -> None:
     """Refuse, naming ``flag``, a model that only loads by running its own Python code (``auto_map``).
 
     Transformers would refuse too, but its message asks for a Python argument; this one names the config
-    key, the only place that may allow it.
+    key, the only place that may allow it (``flag=None``: nothing may, the loader never runs model code).
     """
     from transformers import CONFIG_MAPPING
 
@@ -35,9 +35,10 @@ def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{config_file}: not valid JSON ({err})") from err
     if isinstance(config, dict) and config.get("auto_map") and config.get("model_type") not in CONFIG_MAPPING:
+        allow = f"they run only with {flag}=true on the command line: review them first" if flag else "never run"
         raise ValueError(
             f"{config_file}: model_type {config.get('model_type')!r} is defined by Python files shipped with the "
-            f"model (auto_map); they run only with {flag}=true on the command line: review them first"
+            f"model (auto_map); {allow}"
         )
 
 

@@ -84,6 +84,15 @@ def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
     return build(cfg.engine, extract_answer=checker.extract, problems=partial(load_benchmark, cfg.benchmark))
 
 
+def _engine_class(cfg: DictConfig) -> type[Engine]:
+    target = cfg.engine.get("_target_")
+    try:
+        cls = get_object(target) if isinstance(target, str) else None
+    except ImportError:
+        cls = None
+    return cls if isinstance(cls, type) and issubclass(cls, Engine) else Engine
+
+
 def warn_on_truncation_mismatch(judge: Judge | None, truncation: TruncationRule) -> None:
     """A trained judge reads prefixes like the ones it was trained on; say so when the run's differ."""
     if judge is not None and judge.truncation is not None and judge.truncation != truncation:
@@ -165,6 +174,12 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     truncation = build_truncation(cfg)
     method = build_method(cfg, truncation)
     judge = build_judge(cfg, checker) if method.needs_judge else None
+    if judge is not None and judge.needs_final_answers and not _engine_class(cfg).knows_final_answers:
+        # Checked before a live engine starts (minutes on a large model), not when the first pair is scored.
+        raise ValueError(
+            f"judge={judge.name} reads the traces' final answers, which only stored traces have (engine=replay); "
+            "use a learned judge (judge=trained judge.path=...) with a live engine"
+        )
     method.bind(judge)  # e.g. DeepPrune's threshold=auto: fails here, before the engine starts, without a recorded tau
     warn_on_truncation_mismatch(judge, truncation)
     engine = build_engine(cfg, checker)
@@ -174,8 +189,10 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     curve = ConsCurve(checker, cfg.subsamples, cfg.seed) if isinstance(method, ConsMethod) and method.curve else None
     started = time.perf_counter()
     try:
-        for problem in tqdm(engine.problems(), desc=f"{method.name}", unit="problem", dynamic_ncols=True):
-            records.append(run_problem(method, problem, engine, checker, judge, cfg.seed, cfg.subsamples, curve))
+        # A with-block closes the bar on an error too, so the error message starts on a line of its own.
+        with tqdm(engine.problems(), desc=f"{method.name}", unit="problem", dynamic_ncols=True) as bar:
+            for problem in bar:
+                records.append(run_problem(method, problem, engine, checker, judge, cfg.seed, cfg.subsamples, curve))
     finally:
         engine.close()
     stats: ReadStats | None = getattr(engine, "read_stats", None)
@@ -202,7 +219,13 @@ def summarize(
     seconds: float,
 ) -> dict[str, Any]:
     if not records:
-        raise RuntimeError("no problems were evaluated (empty input, or every record skipped)")
+        source = cfg.data.traces if cfg.engine.get("_target_", "").endswith("ReplayEngine") else cfg.benchmark.name
+        why = (
+            f"all {stats.skipped} records were malformed and skipped"
+            if stats and stats.skipped
+            else "it holds no records"
+        )
+        raise ValueError(f"{source}: no problems to evaluate ({why})")
     return {
         "method": method.name,
         "judge": judge.name if judge is not None else None,
@@ -293,22 +316,23 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     recorded = next((p.tokenizer for p in problems if p.tokenizer), None)
     unit = resolve_token_unit(cfg.data.tokenizer, recorded, cfg.data.trust_remote_code)
     truncator = Truncator(truncation, unit.counter)
-    pairs = build_pairs(
-        tqdm(problems, desc="pairs", unit="problem"), truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed
-    )
+    with tqdm(problems, desc="pairs", unit="problem") as bar:
+        pairs = build_pairs(bar, truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed)
     if not pairs:
-        raise RuntimeError(f"{cfg.data.test}: no pairs (every problem has fewer than two answered traces)")
+        raise ValueError(f"{cfg.data.test}: no pairs to score (no problem has two traces with an answer)")
     scores = np.empty(len(pairs))
     by_problem: dict[str, list[int]] = {}
     for i, pair in enumerate(pairs):
         by_problem.setdefault(pair.problem_id, []).append(i)
     started = time.perf_counter()
-    for indices in tqdm(by_problem.values(), desc=f"judge={judge.name}", unit="problem"):
-        judge.reset()  # per-problem caches, as in online pruning
-        batch = [
-            (Prefix(pairs[i].text_a, pairs[i].tokens_a), Prefix(pairs[i].text_b, pairs[i].tokens_b)) for i in indices
-        ]
-        scores[indices] = judge.score(batch)
+    with tqdm(by_problem.values(), desc=f"judge={judge.name}", unit="problem") as bar:
+        for indices in bar:
+            judge.reset()  # per-problem caches, as in online pruning
+            batch = [
+                (Prefix(pairs[i].text_a, pairs[i].tokens_a), Prefix(pairs[i].text_b, pairs[i].tokens_b))
+                for i in indices
+            ]
+            scores[indices] = judge.score(batch)
     seconds = time.perf_counter() - started
     labels = np.array([p.label for p in pairs])
     metrics: dict[str, Any] = {

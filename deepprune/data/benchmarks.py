@@ -100,8 +100,8 @@ def _local_problems(cfg: Mapping[str, Any]) -> list[BenchmarkProblem]:
 def _hub_problems(cfg: Mapping[str, Any]) -> list[BenchmarkProblem]:
     try:
         import datasets
-    except ImportError as err:
-        raise ImportError(
+    except ImportError as err:  # a configuration error: one line naming the keys, not an import traceback
+        raise ValueError(
             f"benchmark.hub={cfg['hub']} needs the 'datasets' package (pip install datasets), "
             "or point benchmark.path at a local JSONL file"
         ) from err

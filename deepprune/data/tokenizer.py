@@ -17,6 +17,8 @@ from functools import lru_cache
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from deepprune.config_checks import remote_code_refusal_names
+
 log = logging.getLogger(__name__)
 
 
@@ -55,7 +57,8 @@ class TokenCounter:
 def _load_tokenizer(path: str, trust_remote_code: bool) -> PreTrainedTokenizerBase:
     try:
         # Local only: a hub name must already be downloaded (runs never reach the network).
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
+        with remote_code_refusal_names(path, "data.trust_remote_code"):
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
     except OSError as err:
         raise FileNotFoundError(
             f"tokenizer {path!r} not found locally: point data.tokenizer at a tokenizer directory "

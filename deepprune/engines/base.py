@@ -98,6 +98,8 @@ class Engine(ABC):
     """Source of traces for one problem at a time."""
 
     name: str = "engine"
+    # Whether a trace's final answer is known before it is generated (stored traces): what judge=oracle reads.
+    knows_final_answers: bool = False
 
     @abstractmethod
     def problems(self) -> Iterator[ProblemSpec]:

@@ -74,6 +74,7 @@ class ReplayEngine(Engine):
     """
 
     name = "replay"
+    knows_final_answers = True
 
     def __init__(
         self,

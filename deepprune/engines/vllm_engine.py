@@ -34,6 +34,7 @@ from importlib import import_module
 from typing import Any
 
 from deepprune.cli import deferred_interrupts, raise_if_interrupted
+from deepprune.config_checks import check_int, check_range, remote_code_refusal_names
 from deepprune.data.benchmarks import BenchmarkProblem
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
@@ -181,8 +182,16 @@ class VllmEngine(Engine):
         left None take vLLM's default. ``model_builder`` (``module:function`` of this package) builds the model
         into ``model_path``; else ``model_path`` is a local directory or a hub name already cached.
         ``data_parallel_*`` are recorded only: ``generate.py`` shards problems by them."""
-        if not max_tokens:
+        if max_tokens is None:
             raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
+        # Checked before the engine starts (minutes for a large model): vLLM would refuse them only then, or
+        # divide by them (logprobs_k) after generating.
+        check_int("model.max_tokens", max_tokens)
+        check_range("model.temperature", temperature, 0, 100)
+        check_range("model.top_p", top_p, 0, 1, low_open=True)
+        check_int("model.top_k", top_k, minimum=-1)
+        logprobs_k = check_int("engine.logprobs_k", logprobs_k)
+        check_int("seed", seed, minimum=0)
         if cpu_kvcache_space is not None:
             # Only read by the CPU backend; an explicit environment setting wins.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space))
@@ -235,9 +244,10 @@ class VllmEngine(Engine):
             from transformers import AutoTokenizer
 
             # The model's own Hugging Face tokenizer renders prompts (vLLM's wrapper of it is internal).
-            self.tokenizer = AutoTokenizer.from_pretrained(
-                model_path, trust_remote_code=trust_remote_code, local_files_only=True
-            )
+            with remote_code_refusal_names(model_path, "model.trust_remote_code"):
+                self.tokenizer = AutoTokenizer.from_pretrained(
+                    model_path, trust_remote_code=trust_remote_code, local_files_only=True
+                )
             self.eos_id = self.tokenizer.eos_token_id
             if self.eos_id is None:
                 raise ValueError(f"the tokenizer at {model_path} has no eos_token_id (needed to stop traces)")

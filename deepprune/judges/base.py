@@ -43,6 +43,8 @@ class Judge(ABC):
     truncation: TruncationRule | None = None
     # judge.json of a judge exported by train.py (judges loaded from an export set it; None for the others).
     meta: dict[str, Any] | None = None
+    # Reads the traces' final answers (the oracle): only engines that store whole traces can serve it.
+    needs_final_answers: bool = False
 
     def __init__(self) -> None:
         self.pairs_scored = 0

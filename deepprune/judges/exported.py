@@ -66,7 +66,27 @@ def read_meta(meta_path: Path) -> dict[str, Any]:
             raise ValueError(f"{meta_path}: field 'files.{key}': {name!r} points outside the judge directory")
         if not target.exists():
             raise FileNotFoundError(f"{meta_path}: field 'files.{key}': {target} does not exist (incomplete export)")
+        _check_tree(judge_dir, judge_dir / str(name), f"{meta_path}: field 'files.{key}'")
+    base = meta.get("base_model")
+    if isinstance(base, str) and (judge_dir / base).is_dir():
+        _check_tree(judge_dir, judge_dir / base, f"{meta_path}: field 'base_model'")
     return meta
+
+
+# Weight formats read with pickle (torch.load): a judge directory holding one could run code when loaded.
+_PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+
+def _check_tree(judge_dir: Path, entry: Path, where: str) -> None:
+    """Every file under ``entry`` lies inside the judge directory (symlinks resolved) and is not a pickle."""
+    for file in [entry, *entry.rglob("*")] if entry.is_dir() else [entry]:
+        if not file.resolve().is_relative_to(judge_dir):
+            raise ValueError(f"{where}: {file} is a link to {file.resolve()}, outside the judge directory")
+        if file.is_file() and file.name.endswith(_PICKLE_SUFFIXES):
+            raise ValueError(
+                f"{where}: {file.name} is a pickle-format file, which is never loaded (it could run code); "
+                "a judge written by train.py holds safetensors only"
+            )
 
 
 def _model_arguments(judge: Mapping[str, Any], version: int, meta_path: Path) -> tuple[type[JudgeModel], dict]:

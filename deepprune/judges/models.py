@@ -24,7 +24,7 @@ import torch
 from peft import LoraConfig
 from torch import nn
 
-from deepprune.config_checks import check_range
+from deepprune.config_checks import check_range, remote_code_refusal_names
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.lora import apply_lora
 from deepprune.models import resolve_model_path
@@ -165,15 +165,16 @@ class JudgeModel(nn.Module):
         from transformers import AutoTokenizer
 
         self.path = path  # resolved (and checked for custom code) by the subclass
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            tokenizer_path or path, trust_remote_code=trust_remote_code, local_files_only=True
-        )
-        base = auto_class.from_pretrained(
-            path,
-            trust_remote_code=trust_remote_code,
-            local_files_only=True,
-            dtype=torch.bfloat16 if bf16 else torch.float32,
-        )
+        with remote_code_refusal_names(tokenizer_path or path, "judge.trust_remote_code"):
+            self.tokenizer = AutoTokenizer.from_pretrained(
+                tokenizer_path or path, trust_remote_code=trust_remote_code, local_files_only=True
+            )
+            base = auto_class.from_pretrained(
+                path,
+                trust_remote_code=trust_remote_code,
+                local_files_only=True,
+                dtype=torch.bfloat16 if bf16 else torch.float32,
+            )
         if gradient_checkpointing:
             # Non-reentrant checkpointing works with frozen (LoRA) inputs without enable_input_require_grads.
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

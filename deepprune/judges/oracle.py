@@ -15,6 +15,7 @@ from deepprune.judges.base import Judge, PrefixPair
 
 class OracleJudge(Judge):
     name = "oracle"
+    needs_final_answers = True
 
     def __init__(self, checker: AnswerChecker) -> None:
         super().__init__()

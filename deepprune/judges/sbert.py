@@ -13,7 +13,7 @@ import numpy as np
 from deepprune.config_checks import check_device, check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
-from deepprune.models import resolve_model_path
+from deepprune.models import check_custom_code, resolve_model_path
 
 
 class SbertJudge(Judge):
@@ -27,6 +27,7 @@ class SbertJudge(Judge):
 
         # A local directory (or an already cached hub id): weights are never downloaded at run time.
         self.path = resolve_model_path(path, "judge.path") if path else bundled_minilm_path()
+        check_custom_code(self.path, trust_remote_code=False, flag=None)  # judge=sbert never runs model code
         self.model = SentenceTransformer(self.path, device=device, local_files_only=True)
         self._cache: dict[str, np.ndarray] = {}
 

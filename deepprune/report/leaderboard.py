@@ -78,8 +78,8 @@ def _text(value: Any) -> bool:
 # "method" comes first: its absence marks a file that is not a prune.py run (eval_judge.py, train.py).
 _REQUIRED: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("method", _text, "a non-empty string"),
-    ("total_tokens", _non_negative, "a finite number >= 0"),
     ("accuracy", _fraction, "a number in [0, 1]"),
+    ("total_tokens", _non_negative, "a finite number >= 0"),
     ("num_problems", _positive_int, "an integer >= 1"),
 )
 # Fields that may be absent or null; when present they label rows and columns or feed a figure.
@@ -109,16 +109,19 @@ def _shown(value: Any) -> str:
 
 
 def field_problem(metrics: dict[str, Any]) -> str | None:
-    """Why ``metrics`` (a prune.py metrics.json) cannot be put on the leaderboard, naming the field; None if it can."""
-    for key, valid, expected in _REQUIRED:
-        value = metrics.get(key, _MISSING)
-        if not valid(value):
-            return f"field '{key}' is {_shown(value)}, expected {expected}"
-    for key, valid, expected in _OPTIONAL:
-        value = metrics.get(key)
-        if value is not None and not valid(value):
-            return f"field '{key}' is {_shown(value)}, expected {expected}"
-    return None
+    """Why ``metrics`` (a prune.py metrics.json) cannot be put on the leaderboard, naming every wrong field (one
+    line, so the user fixes them all at once); None if it can."""
+    wrong = [
+        f"field '{key}' is {_shown(value)}, expected {expected}"
+        for key, valid, expected in _REQUIRED
+        if not valid(value := metrics.get(key, _MISSING))
+    ]
+    wrong += [
+        f"field '{key}' is {_shown(value)}, expected {expected}"
+        for key, valid, expected in _OPTIONAL
+        if (value := metrics.get(key)) is not None and not valid(value)
+    ]
+    return "; ".join(wrong) or None
 
 
 def parse_curve(curve: Any) -> list[dict[str, Any]]:
@@ -497,8 +500,11 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
     curves = cons_curves(runs)
     fig, axes = plt.subplots(1, len(columns), figsize=(6.5 * len(columns), 4.8), squeeze=False)
     labels: dict[Axes, list[Annotation]] = {}
+    for run in runs:
+        if run["total_tokens"] <= 0:  # said, not silently dropped by matplotlib (and the Pareto front with it)
+            log.warning("%s: %s not plotted: 0 total tokens has no place on the log axis", path, run["_path"])
     for ax, column in zip(axes[0], columns, strict=True):
-        group = [r for r in runs if column_label(r) == column]
+        group = [r for r in runs if column_label(r) == column and r["total_tokens"] > 0]
         texts = labels.setdefault(ax, [])
         for run in group:
             point = (run["total_tokens"], 100 * run["accuracy"])
