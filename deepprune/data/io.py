@@ -291,12 +291,12 @@ def claim_output_dir(directory: str | Path, marker: str, key: str) -> bool:
     if not path.exists():
         return False
     if not path.is_dir():
-        raise ValueError(f"{key}={str(directory)!r} exists and is not a directory: refusing to write there")
+        raise ValueError(f"{key}: {directory} exists and is not a directory: refusing to write there")
     if (path / marker).is_file():
         return True
     if any(path.iterdir()):
         raise ValueError(
-            f"{key}={str(directory)!r} is a non-empty directory this project did not create (no {marker}): "
+            f"{key}: {directory} is a non-empty directory this project did not create (no {marker}): "
             "refusing to write there; point it at a new or empty directory"
         )
     return False

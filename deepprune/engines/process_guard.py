@@ -7,9 +7,11 @@ entry point through :func:`_run_engine_core`; a watchdog in the parent cannot he
 * After ``kill -9`` of the script the EngineCore re-parents to PID 1 and keeps its memory (GBs) forever. It now
   asks the kernel to be killed with its parent (``PR_SET_PDEATHSIG``); its Workers follow through vLLM's own
   death pipe, and the multiprocessing resource tracker exits once nobody holds its pipe any more.
-* Ctrl-C sends SIGINT to the whole process group: the Worker and EngineCore then died on their own, and the
-  script printed their tracebacks and an ``EngineDeadError`` instead of its one "interrupted" line. SIGINT is now
-  blocked in the EngineCore (the Workers inherit the mask); the script shuts them down with SIGTERM anyway.
+* Ctrl-C sends SIGINT to the terminal's foreground process group: the Worker and EngineCore then stopped on
+  their own, and the script printed their tracebacks and an ``EngineDeadError`` instead of its one "interrupted"
+  line. The EngineCore now starts its own process group (its Workers join it), which Ctrl-C does not reach; the
+  script shuts them down with SIGTERM anyway. (Blocking SIGINT there is not enough: threads that exist before
+  the entry point runs keep it unblocked, and Python runs the handler whichever thread took the signal.)
 """
 
 from __future__ import annotations
@@ -44,9 +46,8 @@ def guard_engine_processes() -> None:
 
 
 def _run_engine_core(*args: Any, **kwargs: Any) -> Any:
-    """The EngineCore's entry point (runs in the child): SIGINT blocked, dies with its parent, then vLLM's own."""
-    # Blocked, not ignored: vLLM installs its own SIGINT handler next, which a blocked signal never reaches.
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """The EngineCore's entry point (runs in the child): own process group, dies with its parent, then vLLM's."""
+    os.setpgid(0, 0)  # out of the terminal's foreground group: Ctrl-C reaches only the script
     die_with_parent()
     from vllm.v1.engine.core import EngineCoreProc
 

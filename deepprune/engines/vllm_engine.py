@@ -66,6 +66,10 @@ def project_builder(spec: str) -> Callable[[Any], Any]:
     # Names imported into a deepprune module from elsewhere (shutil.rmtree, ...) do not count as ours.
     if not inspect.isfunction(function) or not str(function.__module__).startswith("deepprune."):
         raise ValueError(f"model.builder={spec!r}: {allowed}")
+    try:
+        inspect.signature(function).bind("DIR")
+    except TypeError as err:
+        raise ValueError(f"model.builder={spec!r} cannot be called as builder(model.path) ({err})") from None
     return function
 
 
@@ -79,8 +83,9 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
     builder = model_cfg.get("builder")
     path = model_cfg.get("path")
     if builder:
+        function = project_builder(str(builder))
         try:
-            return str(project_builder(str(builder))(path))
+            return str(function(path))
         except ValueError as err:
             # The usual cause: engine=vllm brings model=tiny_test, whose builder writes into model.path.
             raise ValueError(
@@ -195,7 +200,7 @@ class VllmEngine(Engine):
         if cpu_kvcache_space is not None:
             # Only read by the CPU backend; an explicit environment setting wins.
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space))
-        model_path = resolve_model_path({"builder": model_builder, "path": model_path})
+        model_path = resolve_model_path({"builder": model_builder, "path": model_path, "name": model_name})
         check_custom_code(model_path, trust_remote_code, "model.trust_remote_code")
         self.data_parallel_size, self.data_parallel_rank = data_parallel_size, data_parallel_rank
         llm_kwargs = {

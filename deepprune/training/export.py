@@ -59,7 +59,7 @@ def claim_judge_dir(out_dir: str | Path) -> bool:
 
     Called before training too, so a run that could not export fails at its start, not after hours.
     """
-    return claim_output_dir(Path(out_dir) / "judge", "judge.json", "the run directory's judge/")
+    return claim_output_dir(Path(out_dir) / "judge", "judge.json", "the judge export")
 
 
 def check_checkpoint(ckpt_path: str) -> None:
