@@ -17,17 +17,20 @@ token pruned; "–" when there is no cons run to compare with or the row saved n
 
 import argparse
 import logging
+from collections.abc import Sequence
 
 from deepprune.cli import run_guarded
-from deepprune.report.leaderboard import write_leaderboard
+from deepprune.report.leaderboard import check_output_dir, write_leaderboard
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="prune.py run directories (searched recursively for metrics.json)")
     parser.add_argument("--out", default="outputs/leaderboard", help="where the table and plot go")
-    args = parser.parse_args()
-    print(write_leaderboard(args.runs, args.out))
+    args = parser.parse_args(argv)
+    # Before reading any run: a mistyped --out should not cost the user the wait (nor end in a traceback).
+    check_output_dir(args.out, "--out")
+    print(write_leaderboard(args.runs, args.out, "--out"))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.base import Method
 from deepprune.report.budget import ConsCurve, delta_acc_at_budget, interpolate_accuracy, tokens_vs_matched_cons
 from deepprune.report.judge_metrics import save_figure
+from deepprune.report.leaderboard import check_output_dir, refuse_overwriting_inputs
 from deepprune.report.provenance import run_inputs
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation, run_problem
 
@@ -125,8 +126,9 @@ def file_benchmark(path: Path, on_error: str) -> str:
     for problem in read_problems(path, on_error):
         if problem.benchmark:
             return problem.benchmark
-        break
-    raise ValueError(f"{path}: the first record has no 'benchmark' field; pass --benchmark NAME")
+        raise ValueError(f"{path}: the first record has no 'benchmark' field; pass --benchmark NAME")
+    # Not "no benchmark field": a file without one readable record (e.g. a gzip of nothing) has no first record.
+    raise ValueError(f"{path}: no problems (empty file, or every record skipped)")
 
 
 def answer_classes(checker: AnswerChecker, answers: Sequence[str | None]) -> list[int]:
@@ -417,25 +419,42 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--on-error", choices=["raise", "skip"], default="raise", help="data.on_error")
     parser.add_argument("--override", action="append", default=[], help="extra prune.py override, e.g. method.*")
     args = parser.parse_args(argv)
+    # ValueError, not parser.error: run_guarded makes it the project's one "error: ..." line (exit 2) instead of
+    # argparse's usage block.
     if any(k < 1 for k in args.k):
-        parser.error(f"--k values must be >= 1, got {args.k}")
+        raise ValueError(f"--k values must be >= 1, got {' '.join(map(str, args.k))}")
     for name in ("pairs", "subsamples"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be >= 1")
+            raise ValueError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.seed < 0:  # numpy's generators take no negative seed: fail now, not at the first problem
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     return args
+
+
+def check_inputs(args: argparse.Namespace, names: Sequence[str]) -> None:
+    """Refuse, before the model loads or anything is written, trace files that cannot be read and an --out that
+    cannot hold the outputs or whose outputs would replace an input."""
+    for path in args.files:
+        if path.is_dir():
+            raise ValueError(f"trace file {path}: is a directory, expected a .jsonl(.gz) or .parquet file")
+        if not path.is_file():
+            raise FileNotFoundError(f"trace file not found: {path}")
+        if path.stat().st_size == 0:
+            raise ValueError(f"trace file {path}: empty file (no records)")
+    check_output_dir(args.out, "--out")
+    outputs = [args.out / "redundancy.json", args.out / "redundancy.md"]
+    outputs += [args.out / f"{name}_{plot}.png" for name in names for plot in ("pairs", "cons")]
+    refuse_overwriting_inputs(outputs, args.files, "--out")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    for path in args.files:
-        if not path.is_file():
-            raise FileNotFoundError(f"trace file not found: {path}")
+    names = output_names(args.files)
+    check_inputs(args, names)
     args.out.mkdir(parents=True, exist_ok=True)
     sbert = SbertJudge() if args.k else None
-    files = [
-        analyse_file(path, args, sbert, name) for path, name in zip(args.files, output_names(args.files), strict=True)
-    ]
+    files = [analyse_file(path, args, sbert, name) for path, name in zip(args.files, names, strict=True)]
     inputs = run_inputs(compose_config(files[0]["benchmark"], args))
     inputs.pop("traces")
     report = {

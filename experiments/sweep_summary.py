@@ -6,18 +6,23 @@ Writes DIR/sweep.md and DIR/sweep.png (accuracy and tokens per threshold) and pr
 """
 
 import argparse
-from pathlib import Path
+import logging
+from collections.abc import Sequence
 
-from deepprune.report.leaderboard import load_runs, sweep_summary
+from deepprune.cli import run_guarded
+from deepprune.report.leaderboard import check_output_dir, load_runs, sweep_summary
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("sweep_dir", help="a Hydra multirun directory")
     parser.add_argument("--out", default=None, help="defaults to the sweep directory itself")
-    args = parser.parse_args()
-    print(sweep_summary(load_runs([args.sweep_dir]), Path(args.out or args.sweep_dir)))
+    args = parser.parse_args(argv)
+    out = check_output_dir(args.out or args.sweep_dir, "--out" if args.out else "sweep directory")
+    print(sweep_summary(load_runs([args.sweep_dir]), out))
 
 
 if __name__ == "__main__":
-    main()
+    # As the other entry scripts: a user error (no runs, a file as --out) is one line and exit code 2.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    run_guarded(main)
