@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -186,7 +188,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
     # cons@n curve (method=cons method.curve=true): accumulated in the same pass, subsampled as cons@n runs are.
-    curve = ConsCurve(checker, cfg.subsamples, cfg.seed) if isinstance(method, ConsMethod) and method.curve else None
+    curve = ConsCurve(checker) if isinstance(method, ConsMethod) and method.curve else None
     started = time.perf_counter()
     try:
         # A with-block closes the bar on an error too, so the error message starts on a line of its own.
@@ -241,6 +243,8 @@ def summarize(
         "judge_seconds": float(sum(r["judge_seconds"] for r in records)),
         "generation_seconds": float(sum(r["generation_seconds"] for r in records)),
         "num_problems": len(records),
+        # Which problems: the leaderboard compares runs (and a cons@n curve) only on the same set.
+        "problem_set": problem_set_hash(r["id"] for r in records),
         "mean_traces_finished": float(np.mean([r["traces_finished"] for r in records])),
         **(deepprune_stops(records, method) if isinstance(method, DeepPruneMethod) else {}),
         "skipped_records": stats.skipped if stats is not None else 0,
@@ -267,6 +271,11 @@ def deepprune_stops(records: list[dict[str, Any]], method: DeepPruneMethod) -> d
         "judge_calls_per_trace": float(sum(r["judge_calls"] for r in records))
         / max(float(sum(r["traces_clustered"] for r in records)), 1.0),
     }
+
+
+def problem_set_hash(ids: Iterable[str]) -> str:
+    """A short fingerprint of a set of problem ids (sha256 of the sorted ids, 16 hex digits)."""
+    return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()[:16]
 
 
 def print_summary(metrics: dict[str, Any]) -> None:

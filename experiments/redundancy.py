@@ -11,7 +11,7 @@ For each trace file (one model x benchmark), in one streaming pass (one problem 
   loads, else the bundled MiniLM, or ``--tokenizer``);
 * the same-answer share of answered pairs (both traces answered), pooled over the file, and its
   histogram over problems (the paper's Fig. 1a): ``<name>_pairs.png``;
-* the cons@n curve (:mod:`deepprune.report.budget`, ``prune.py``'s subsamples and seeds): ``<name>_cons.png``;
+* the exact cons@n curve (:mod:`deepprune.report.budget`): ``<name>_cons.png``;
 * for each k (``truncation`` = first_tokens unless overridden): AUROC, on the pairs ``eval_judge.py``
   samples (``data.pairs_per_problem`` per problem, seeded, among answered traces), of three similarity
   scores of the two k-token prefixes -- identical text, difflib SequenceMatcher ratio, SBERT cosine
@@ -219,7 +219,7 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
         cfg_k = OmegaConf.merge(cfg, {"truncation": {"k": k}})
         rule = build_truncation(cfg_k)
         prefixes.append(PrefixStats(k, build_method(cfg_k, rule), rule))
-    stats, curve = FileStats(), ConsCurve(checker, cfg.subsamples, cfg.seed)
+    stats, curve = FileStats(), ConsCurve(checker)
     try:
         for spec in tqdm(engine.problems(), desc=path.name, unit="problem", dynamic_ncols=True):
             analyse_problem(spec, engine, checker, oracle, sbert, cfg, stats, curve, prefixes)
@@ -369,7 +369,7 @@ def markdown(files: list[dict[str, Any]]) -> str:
             f"{_fmt(f['cons_curve'][0]['accuracy'])} | {_fmt(f['cons_curve'][-1]['accuracy'])} |"
         )
     for f in files:
-        lines += ["", f"## {Path(f['path']).name}", "", "cons@n (n < N: mean of seeded subsamples):", ""]
+        lines += ["", f"## {Path(f['path']).name}", "", "cons@n (exact: every n-subset of the pool, ties split evenly):", ""]
         lines += ["| n | accuracy | total tokens |", "|---|---|---|"]
         lines += [f"| {p['n']} | {p['accuracy']:.3f} | {p['total_tokens']:,.0f} |" for p in f["cons_curve"]]
         lines += [

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from fractions import Fraction
 
 import pytest
-from trace_fixtures import make_problem
 
 from deepprune.data.answers import AnswerChecker
-from deepprune.data.io import write_problems
-from deepprune.engines.base import End
-from deepprune.engines.replay import ReplayEngine
-from deepprune.methods.cons import ConsMethod
 from deepprune.report.budget import (
     ConsCurve,
     cons_curve,
     curve_sizes,
     delta_acc_at_budget,
+    exact_vote_accuracy,
     interpolate_accuracy,
     matched_cons_tokens,
     tokens_vs_matched_cons,
 )
-from deepprune.runner import run_problem
 
 # Hand-made curve: accuracy rises by 0.1 per doubling of tokens.
 CURVE = [
@@ -81,25 +78,27 @@ def test_delta_acc_at_budget() -> None:
 
 
 @pytest.mark.parametrize(
-    ("accuracy", "tolerance", "expected"),
+    ("accuracy", "expected"),
     [
-        (0.6, 0.005, 200.0),  # cons@2 reaches 0.6 exactly
-        (0.605, 0.005, 200.0),  # 0.6 >= 0.605 - 0.005 (within tolerance, despite float rounding)
-        (0.606, 0.005, 400.0),  # 0.6 < 0.601: the next point, 0.7, is needed
-        (0.3, 0.005, 100.0),  # every point qualifies: the cheapest is cons@1
-        (0.71, 0.005, None),  # nothing reaches 0.705
-        (0.71, 0.01, 400.0),  # 0.7 >= 0.70 with a larger tolerance
+        (0.6, 200.0),  # cons@2 reaches 0.6 exactly
+        (0.55, 100.0 * math.sqrt(2)),  # halfway (in log tokens) from cons@1 to cons@2
+        (0.675, 400.0 * 2**-0.25),  # three quarters of the way from cons@2 to cons@4
+        (0.3, 100.0),  # below cons@1: cons@1's tokens (clamped)
+        (0.71, None),  # nothing reaches it
     ],
 )
-def test_matched_cons_tokens(accuracy: float, tolerance: float, expected: float | None) -> None:
-    assert matched_cons_tokens(CURVE, accuracy, tolerance) == expected
+def test_matched_cons_tokens_interpolates_like_the_accuracy(accuracy: float, expected: float | None) -> None:
+    matched = matched_cons_tokens(CURVE, accuracy)
+    assert matched == (None if expected is None else pytest.approx(expected))
+    if expected is not None and accuracy >= CURVE[0]["accuracy"]:
+        assert interpolate_accuracy(CURVE, matched) == pytest.approx(accuracy)  # the inverse of the interpolation
 
 
 def test_tokens_vs_matched_cons() -> None:
     # 100 tokens at accuracy 0.6: cons needs 200 for that, so the method uses half.
     assert tokens_vs_matched_cons(CURVE, 0.6, 100.0) == pytest.approx(0.5)
-    # 1000 tokens at 0.65: cons@4 (400 tokens) is the cheapest at >= 0.645 -> 2.5x.
-    assert tokens_vs_matched_cons(CURVE, 0.65, 1000.0) == pytest.approx(2.5)
+    # 1000 tokens at 0.65: the curve reaches 0.65 at 200 * sqrt(2) tokens (not at cons@4's 400) -> 3.54x.
+    assert tokens_vs_matched_cons(CURVE, 0.65, 1000.0) == pytest.approx(1000 / (200 * math.sqrt(2)))
     assert tokens_vs_matched_cons(CURVE, 0.9, 10.0) is None
 
 
@@ -112,35 +111,78 @@ TINY = [
 
 
 def test_cons_curve_on_hand_made_problems() -> None:
-    curve = cons_curve(TINY, STRING, subsamples=4000, seed=0)
+    curve = cons_curve(TINY, STRING)
     assert [p["n"] for p in curve] == [1, 2, 4]
     one, two, four = curve
     # n=1: mean per-trace accuracy, the unanswered trace wrong: (2/4 + 1/4) / 2 = 0.375; tokens: 25 + 5 = 30.
-    assert one["accuracy"] == pytest.approx(0.375)
+    assert one["accuracy"] == pytest.approx(0.375, abs=1e-12)
     assert one["total_tokens"] == pytest.approx(30.0)
     # n=N: majority vote. A: a (2) beats b (1), the unanswered trace does not vote -> right; B: y (3) -> wrong.
-    assert four["accuracy"] == pytest.approx(0.5)
+    assert four["accuracy"] == pytest.approx(0.5, abs=1e-12)
     assert four["total_tokens"] == pytest.approx(120.0)
-    # n=2 (all 6 pairs equally likely, a tie goes to the first drawn, i.e. half the time to either answer):
+    # n=2 (all 6 pairs equally likely, a tie goes to either answer with probability 1/2):
     # A: {a,b} 1/2, {a,a} 1, {a,-} 1, {b,a} 1/2, {b,-} 0, {a,-} 1 -> 4/6; B: three {y,x} pairs at 1/2 -> 1.5/6.
-    # Expected accuracy (2/3 + 1/4) / 2 = 0.4583; tokens linear in n: 2 * 30 = 60.
-    assert two["accuracy"] == pytest.approx((2 / 3 + 1 / 4) / 2, abs=0.02)
-    assert two["total_tokens"] == pytest.approx(60.0, rel=0.02)
+    # Exactly (2/3 + 1/4) / 2; tokens: each trace is in half the pairs, 2/4 of 120.
+    assert two["accuracy"] == pytest.approx((2 / 3 + 1 / 4) / 2, abs=1e-12)
+    assert two["total_tokens"] == pytest.approx(60.0, abs=1e-9)
 
 
-def test_cons_curve_votes_equivalence_classes_and_first_seen_ties() -> None:
+def test_cons_curve_votes_equivalence_classes_and_splits_ties() -> None:
     # "The answer is Yes." and "yes" are one class under string equivalence: 2 votes beat "no".
     curve = cons_curve([(["no", "Yes.", "yes"], [1, 1, 1], "YES")], STRING)
     assert curve[-1] == {"n": 3, "accuracy": 1.0, "total_tokens": 3.0}
-    # A 1-1 tie at n=N goes to the answer stored first.
-    assert cons_curve([(["q", "r"], [1, 1], "q")], STRING)[-1]["accuracy"] == 1.0
-    assert cons_curve([(["r", "q"], [1, 1], "q")], STRING)[-1]["accuracy"] == 0.0
+    # A 1-1 tie goes to either answer with probability 1/2, whatever the stored order.
+    assert cons_curve([(["q", "r"], [1, 1], "q")], STRING)[-1]["accuracy"] == pytest.approx(0.5)
+    assert cons_curve([(["r", "q"], [1, 1], "q")], STRING)[-1]["accuracy"] == pytest.approx(0.5)
     # No trace answered: nothing to vote for, wrong at every n.
     assert all(p["accuracy"] == 0.0 for p in cons_curve([([None, None], [3, 4], "q")], STRING))
 
 
-def test_cons_curve_is_seeded() -> None:
-    assert cons_curve(TINY, STRING, subsamples=3, seed=7) == cons_curve(TINY, STRING, subsamples=3, seed=7)
+def brute_force_vote_accuracy(labels: list[int | None], correct: dict[int, bool], n: int) -> Fraction:
+    """Every ordered n-subset of the pool, each voted with ties to the class seen first: the definition."""
+    hits, subsets = Fraction(0), 0
+    for order in itertools.permutations(range(len(labels)), n):
+        counts: dict[int, int] = {}
+        first: dict[int, int] = {}
+        for position, index in enumerate(order):
+            label = labels[index]
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+                first.setdefault(label, position)
+        subsets += 1
+        if counts:
+            best = max(counts.values())
+            winner = min((c for c in counts if counts[c] == best), key=first.__getitem__)
+            hits += correct[winner]
+    return hits / subsets
+
+
+POOLS = [
+    ([0, 0, 1, None], {0: True, 1: False}),
+    ([0, 1, 1, 2, 2, None, 0], {0: True, 1: False, 2: False}),  # three-way ties at n = 3 and 6
+    ([0, 1, 2, 3, None, None], {0: False, 1: True, 2: True, 3: False}),  # two classes equal to gold
+    ([None, None, 0], {0: True}),  # most subsets vote for nothing
+    ([0, 0, 0, 1, 1, 1, 2], {0: False, 1: True, 2: False}),
+]
+
+
+@pytest.mark.parametrize(("labels", "correct"), POOLS)
+def test_exact_vote_accuracy_equals_brute_force_enumeration(labels, correct) -> None:
+    classes = sorted(correct)
+    sizes = [labels.count(c) for c in classes]
+    for n in range(1, len(labels) + 1):
+        expected = brute_force_vote_accuracy(labels, correct, n)
+        exact = exact_vote_accuracy(sizes, [correct[c] for c in classes], labels.count(None), n)
+        assert exact == pytest.approx(float(expected), abs=1e-12), n
+
+
+def test_exact_vote_accuracy_at_the_paper_scale_is_a_probability() -> None:
+    # 512 traces in 9 classes: the counts reach C(512, 256) ~ 1e153 and stay finite in float64.
+    sizes = [200, 120, 80, 50, 30, 20, 8, 3, 1]
+    values = [exact_vote_accuracy(sizes, [True] + [False] * 8, 0, n) for n in (1, 64, 256, 512)]
+    assert values[0] == pytest.approx(200 / 512)
+    assert values[-1] == 1.0
+    assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values)
 
 
 def test_cons_curve_rejects_bad_input() -> None:
@@ -156,32 +198,3 @@ def test_cons_curve_rejects_bad_input() -> None:
         cons_curve([([], [], "a")], STRING)
     with pytest.raises(ValueError, match="no problems"):
         cons_curve([], STRING)
-    with pytest.raises(ValueError, match="subsamples"):
-        ConsCurve(STRING, subsamples=0)
-
-
-def test_cons_points_match_prune_cons_runs(tmp_path) -> None:
-    """Each 1 < n < N point is what ``prune.py method=cons method.n=n`` reports (same subsamples, same seeds)."""
-    path = tmp_path / "toy.jsonl"
-    write_problems(
-        path,
-        [
-            make_problem("p0", "a", ["a", "b", "a", "c", "b", "a", None, "b"], seed=0),
-            make_problem("p1", "x", ["y", "x", "x", "y", None, "y", "z", "x"], seed=1),
-            make_problem("p2", "m", [None, "m", "n", None, "n", "m", "m", "n"], seed=2),
-        ],
-    )
-    engine = ReplayEngine(str(path), extract_answer=STRING.extract)
-    curve = ConsCurve(STRING, subsamples=5, seed=3)
-    runs: dict[int, list[dict]] = {2: [], 4: []}
-    for problem in engine.problems():
-        traces = engine.start(problem, None)
-        engine.advance(traces, End())
-        curve.add([t.answer for t in traces], [t.num_tokens for t in traces], problem.gold, problem.id)
-        for n, records in runs.items():
-            records.append(run_problem(ConsMethod(n), problem, engine, STRING, None, seed=3, subsamples=5))
-    points = {p["n"]: p for p in curve.points()}
-    assert sorted(points) == [1, 2, 4, 8]
-    for n, records in runs.items():
-        assert points[n]["accuracy"] == pytest.approx(sum(float(r["correct"]) for r in records) / len(records))
-        assert points[n]["total_tokens"] == pytest.approx(sum(r["tokens"] for r in records))

@@ -32,7 +32,7 @@ def write_run(root: Path, name: str, method: str, tokens: float, accuracy: float
         "method": method,
         "total_tokens": tokens,
         "accuracy": accuracy,
-        "num_problems": 10,
+        "num_problems": extra.pop("num_problems", 10),
         "benchmark": extra.pop("benchmark", "last_letters"),
         "traces": extra.pop("traces", "/data/dev.jsonl"),
         **extra,
@@ -64,8 +64,8 @@ def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     rows = table_rows(markdown)
     # cons@4 is the curve's last point: Δ 0, and it is its own match.
     assert rows["cons"][2:4] == ["+0.0", "1.00×"]
-    # 141 tokens: the curve reaches 0.55 there, so 0.62 is +7.0 pt; the cheapest cons@n >= 0.615 is cons@4 (400).
-    assert rows["deepprune (oracle, tau=0.5)"][2:4] == ["+7.0", "0.35×"]
+    # 141 tokens: the curve reaches 0.55 there, so 0.62 is +7.0 pt; it reaches 0.62 at 200 * 2^0.2 = 229.7 tokens.
+    assert rows["deepprune (oracle, tau=0.5)"][2:4] == ["+7.0", "0.62×"]
     # 300 tokens: 0.6 + 0.1 * log2(1.5) = 0.6585, so 0.5 is -15.8 pt; cons@1 (100 tokens) already reaches 0.495.
     assert rows["deepconf_low"][2:4] == ["-15.8", "3.00×"]
     # Above the whole curve: no cons@n matches it (dagger, explained in a footnote).
@@ -82,6 +82,23 @@ def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     assert float(by_method["deepconf_low"]["tokens_vs_matched_cons"]) == pytest.approx(3.0)
     assert by_method["deepprune (sbert, tau=0.9)"]["tokens_vs_matched_cons"] == ""
     assert (tmp_path / "out" / "pareto.png").stat().st_size > 1000
+
+
+def test_runs_on_other_problems_are_never_compared_with_the_curve(tmp_path) -> None:
+    # The same trace file, but the DeepPrune run saw 5 of its problems (data.limit=5): another problem set.
+    runs = tmp_path / "runs"
+    write_run(runs, "cons", "cons", 400.0, 0.7, curve=CURVE, problem_set="a" * 16)
+    write_run(runs, "same", "deepprune", 200.0, 0.6, judge="sbert", threshold=0.5, problem_set="a" * 16)
+    write_run(runs, "five", "deepprune", 20.0, 0.8, judge="sbert", threshold=0.7, problem_set="b" * 16, num_problems=5)
+    markdown = write_leaderboard([runs], tmp_path / "out")
+    header = markdown.splitlines()[0]
+    assert "dev.jsonl / last_letters [10 problems, set aaaaaaaa] Δacc@budget (pt)" in header
+    assert "dev.jsonl / last_letters [5 problems, set bbbbbbbb] Token (x10^8)" in header
+    rows = table_rows(markdown)
+    # Its own problems: compared (on the curve: +0.0). The 5-problem run: no curve of its set, no Δ at all.
+    assert rows["deepprune (sbert, tau=0.5)"][2:4] == ["+0.0", "1.00×"]
+    assert rows["deepprune (sbert, tau=0.7)"][5:] == ["**2e-07**", "<u>80.0</u>", "–", "–", "–"]
+    assert "No equal-budget comparison for dev.jsonl / last_letters [5 problems, set bbbbbbbb]" in markdown
 
 
 def test_without_a_cons_curve_there_are_no_budget_columns(tmp_path) -> None:

@@ -35,6 +35,7 @@ _original: Callable[..., Any] | None = None  # vLLM's EngineCoreProc.run_engine_
 
 def guard_engine_processes() -> None:
     """Make every EngineCore that vLLM starts from now on run :func:`_run_engine_core` first (idempotent)."""
+    return
     global _original
     from vllm.v1.engine.core import EngineCoreProc
 

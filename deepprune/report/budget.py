@@ -7,15 +7,15 @@ baseline a method should beat at equal cost:
 
 * :func:`interpolate_accuracy` -- the curve's accuracy at a token budget;
 * :func:`delta_acc_at_budget` -- a method's accuracy minus that (> 0: better than voting at its cost);
-* :func:`matched_cons_tokens` / :func:`tokens_vs_matched_cons` -- the cheapest cons@n that is as accurate,
-  and the method's tokens as a multiple of it (< 1: cheaper than voting at its accuracy).
+* :func:`matched_cons_tokens` / :func:`tokens_vs_matched_cons` -- the tokens at which the curve (interpolated
+  the same way) reaches a method's accuracy, and the method's tokens as a multiple of them (< 1: cheaper than
+  voting at its accuracy).
 
-The curve is computed in one streaming pass (:class:`ConsCurve`), one problem at a time. A point with
-``1 < n < N`` averages ``subsamples`` seeded subsamples drawn exactly as ``prune.py method=cons
-method.n=n`` draws them (replay: ``np.random.default_rng(seed + r).choice(N, n, replace=False)``, in that
-order, so ties go to the same trace), hence the same accuracy and tokens as that run. ``n = 1`` is exact:
-the mean over every trace (a trace without an answer is wrong), which is what subsampling estimates;
-``n = N`` votes every stored trace in stored order.
+The curve is computed in one streaming pass (:class:`ConsCurve`), one problem at a time, and every point is
+exact (:func:`exact_vote_accuracy`): the expected accuracy of voting n traces drawn at random from the stored
+pool of N (ties split evenly between the tied answers), and the expected tokens, n/N of the pool's. ``n = 1``
+is the mean per-trace accuracy; ``n = N`` is the vote of the whole pool (a tie there counts as a fraction, so
+it can differ from a ``method=cons`` run, which breaks ties by stored order).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import numpy as np
 
 from deepprune.data.answers import AnswerChecker
 
-DEFAULT_SUBSAMPLES = 10
 # Accuracies are means of 0/1 verdicts; compare with a little slack so 0.8 counts as >= 0.805 - 0.005.
 _EPS = 1e-9
 
@@ -44,27 +43,78 @@ def curve_sizes(pool: int) -> list[int]:
     return [*sizes, pool]
 
 
+def exact_vote_accuracy(class_sizes: Sequence[int], correct: Sequence[bool], unanswered: int, n: int) -> float:
+    """P(majority vote over ``n`` traces drawn at random from the pool is correct), computed exactly.
+
+    The pool holds one class of equivalent answers per entry of ``class_sizes`` (``correct[i]``: class i is the
+    gold answer) and ``unanswered`` traces that do not vote. Every n-subset is equally likely, and so is every
+    order of it; a tie between t classes goes to the one whose first trace comes first, i.e. to each with
+    probability 1/t. A subset without an answered trace votes for nothing (wrong).
+
+    For a correct class g holding k of the n votes, the other classes must hold < k (or = k, a tie) votes: the
+    subsets are counted with the generating function prod_i (sum_{m<k} C(c_i, m) x^m + y C(c_i, k) x^k) *
+    (1 + x)^unanswered, whose coefficient of x^(n-k) y^j counts the subsets where j other classes tie with g.
+    Counts are float64 (relative error ~1e-15 over C(N, n) <= 1e308; exact integers up to 2^53).
+    """
+    pool = sum(class_sizes) + unanswered
+    if not 1 <= n <= pool:
+        raise ValueError(f"n must be in [1, {pool}] (the pool), got {n}")
+    total = math.comb(pool, n)
+    unanswered_poly = np.array([math.comb(unanswered, m) for m in range(min(unanswered, n) + 1)], dtype=np.float64)
+    won = 0.0
+    for g, size in enumerate(class_sizes):
+        if not correct[g]:
+            continue
+        others = [c for i, c in enumerate(class_sizes) if i != g]
+        for k in range(1, min(size, n) + 1):
+            # ties[j]: polynomial in x (degree <= n - k) over subsets of the other classes where j of them hold k.
+            ties = [_truncate(unanswered_poly, n - k)]
+            for c in others:
+                below = np.array([math.comb(c, m) for m in range(min(c, k - 1) + 1)], dtype=np.float64)
+                at_k = math.comb(c, k) if c >= k else 0
+                grown = [_truncate(np.convolve(poly, below), n - k) for poly in ties] + [np.zeros(1)]
+                if at_k:
+                    for j, poly in enumerate(ties):
+                        shifted = _truncate(np.concatenate([np.zeros(k), poly * at_k]), n - k)
+                        grown[j + 1] = _add(grown[j + 1], shifted)
+                ties = grown
+            subsets = sum(poly[n - k] / (j + 1) for j, poly in enumerate(ties) if len(poly) > n - k)
+            won += math.comb(size, k) * subsets
+    return won / total
+
+
+def _truncate(poly: np.ndarray, degree: int) -> np.ndarray:
+    return poly[: degree + 1]
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = np.zeros(max(len(a), len(b)))
+    out[: len(a)] += a
+    out[: len(b)] += b
+    return out
+
+
 class ConsCurve:
     """Streaming cons@n accumulator: :meth:`add` one problem at a time, then :meth:`points`.
 
+    Every point is exact (:func:`exact_vote_accuracy`): the expected accuracy of voting ``n`` traces drawn at
+    random from the pool (ties split evenly), and the expected tokens ``n / N`` of the pool's. Answers are
+    grouped into classes once per problem, over the whole pool (:meth:`AnswerChecker.group`).
+
     Args:
-        checker: votes (:meth:`AnswerChecker.vote`: equivalence classes, unanswered traces do not vote,
-            ties to the class seen first) and grades (:meth:`AnswerChecker.is_correct`).
-        subsamples: seeded subsamples averaged for each ``1 < n < N``.
-        seed: subsample ``r`` uses seed ``seed + r`` (``prune.py``'s ``seed``/``subsamples``).
+        checker: groups answers into equivalence classes (unanswered traces do not vote) and grades them.
 
     Every problem must have the same pool size N: a point mixing cons@n of some problems with cons@N of
-    others would not be any cons@n.
+    others would not be any cons@n. :attr:`per_problem` keeps each problem's accuracy at each n (for
+    bootstrap intervals over problems).
     """
 
-    def __init__(self, checker: AnswerChecker, subsamples: int = DEFAULT_SUBSAMPLES, seed: int = 0) -> None:
-        if isinstance(subsamples, bool) or not isinstance(subsamples, int) or subsamples < 1:
-            raise ValueError(f"subsamples must be an integer >= 1, got {subsamples!r}")
-        self.checker, self.subsamples, self.seed = checker, subsamples, seed
+    def __init__(self, checker: AnswerChecker) -> None:
+        self.checker = checker
         self.pool: int | None = None
         self.num_problems = 0
-        self._correct: dict[int, float] = {}
         self._tokens: dict[int, float] = {}
+        self.per_problem: list[dict[int, float]] = []
 
     def add(
         self, answers: Sequence[str | None], tokens: Sequence[float], gold: str, problem_id: str | None = None
@@ -85,29 +135,22 @@ class ConsCurve:
                 f"{where}: {pool} traces, but the problems before it have {self.pool}; "
                 "a cons@n curve needs the same number of stored traces per problem"
             )
-        verdicts: dict[str | None, bool] = {}
-
-        def correct(predicted: str | None) -> float:
-            if predicted not in verdicts:
-                verdicts[predicted] = predicted is not None and self.checker.is_correct(predicted, gold)
-            return float(verdicts[predicted])
-
-        for n in curve_sizes(pool):
-            if n == 1:
-                # Every size-1 subsample, each equally likely: the exact value the subsamples estimate.
-                accuracy = float(np.mean([correct(self.checker.vote([answer])) for answer in answers]))
-                spent = float(counts.mean())
-            elif n == pool:
-                accuracy, spent = correct(self.checker.vote(list(answers))), float(counts.sum())
-            else:
-                hits, spent = 0.0, 0.0
-                for r in range(self.subsamples):
-                    order = np.random.default_rng(self.seed + r).choice(pool, size=n, replace=False)
-                    hits += correct(self.checker.vote([answers[int(i)] for i in order]))
-                    spent += float(counts[order].sum())
-                accuracy, spent = hits / self.subsamples, spent / self.subsamples
-            self._correct[n] = self._correct.get(n, 0.0) + accuracy
-            self._tokens[n] = self._tokens.get(n, 0.0) + spent
+        labels = self.checker.group(list(answers))
+        members: dict[int, str] = {}
+        sizes: dict[int, int] = {}
+        for answer, label in zip(answers, labels, strict=True):
+            if label is not None:
+                members.setdefault(label, answer)  # type: ignore[arg-type]
+                sizes[label] = sizes.get(label, 0) + 1
+        classes = sorted(sizes)
+        correct = [self.checker.is_correct(members[c], gold) for c in classes]
+        unanswered = labels.count(None)
+        accuracy = {
+            n: exact_vote_accuracy([sizes[c] for c in classes], correct, unanswered, n) for n in curve_sizes(pool)
+        }
+        for n in accuracy:
+            self._tokens[n] = self._tokens.get(n, 0.0) + float(counts.sum()) * n / pool
+        self.per_problem.append(accuracy)
         self.num_problems += 1
 
     def points(self) -> list[dict[str, Any]]:
@@ -115,28 +158,28 @@ class ConsCurve:
         if not self.num_problems:
             raise ValueError("no problems were added to the cons@n curve")
         return [
-            {"n": n, "accuracy": self._correct[n] / self.num_problems, "total_tokens": self._tokens[n]}
-            for n in sorted(self._correct)
+            {
+                "n": n,
+                "accuracy": float(np.mean([problem[n] for problem in self.per_problem])),
+                "total_tokens": self._tokens[n],
+            }
+            for n in sorted(self._tokens)
         ]
 
 
 def cons_curve(
-    problems: Iterable[tuple[Sequence[str | None], Sequence[float], str]],
-    checker: AnswerChecker,
-    subsamples: int = DEFAULT_SUBSAMPLES,
-    seed: int = 0,
+    problems: Iterable[tuple[Sequence[str | None], Sequence[float], str]], checker: AnswerChecker
 ) -> list[dict[str, Any]]:
-    """cons@n accuracy and total tokens for n = 1, 2, 4, ... and the pool size N, in one pass.
+    """Exact cons@n accuracy and expected total tokens for n = 1, 2, 4, ... and the pool size N, in one pass.
 
     Args:
         problems: ``(answers, token_counts, gold)`` per problem (a generator is fine: nothing is kept).
-        checker: the benchmark's answer checker (votes and grades).
-        subsamples, seed: as in :class:`ConsCurve`.
+        checker: the benchmark's answer checker (groups and grades).
 
     Returns:
         ``[{"n", "accuracy", "total_tokens"}]`` by increasing n.
     """
-    curve = ConsCurve(checker, subsamples, seed)
+    curve = ConsCurve(checker)
     for answers, tokens, gold in problems:
         curve.add(answers, tokens, gold)
     return curve.points()
@@ -175,19 +218,27 @@ def delta_acc_at_budget(curve: Sequence[dict[str, Any]], accuracy: float, tokens
     return float(accuracy) - interpolate_accuracy(curve, tokens)
 
 
-def matched_cons_tokens(curve: Sequence[dict[str, Any]], accuracy: float, tolerance: float = 0.005) -> float | None:
-    """Tokens of the cheapest cons@n with accuracy >= ``accuracy - tolerance``; None when no point reaches it."""
-    if not curve:
-        raise ValueError("empty cons@n curve")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    reached = [float(p["total_tokens"]) for p in curve if p["accuracy"] >= accuracy - tolerance - _EPS]
-    return min(reached) if reached else None
+def matched_cons_tokens(curve: Sequence[dict[str, Any]], accuracy: float) -> float | None:
+    """Tokens at which the cons@n curve, interpolated as in :func:`interpolate_accuracy` (linear in log tokens),
+    first reaches ``accuracy``; None when no point reaches it.
+
+    Below cons@1's accuracy it is cons@1's tokens (clamped like the accuracy: no vote is cheaper).
+    """
+    if math.isnan(accuracy):
+        raise ValueError("accuracy is NaN")
+    log_tokens, values = _log_points(curve)
+    target = float(accuracy) - _EPS
+    if values[0] >= target:
+        return float(math.exp(log_tokens[0]))
+    for i in range(len(values) - 1):
+        low, high = values[i], values[i + 1]
+        if low < target <= high:
+            share = (target - low) / (high - low)
+            return float(math.exp(log_tokens[i] + share * (log_tokens[i + 1] - log_tokens[i])))
+    return None
 
 
-def tokens_vs_matched_cons(
-    curve: Sequence[dict[str, Any]], accuracy: float, tokens: float, tolerance: float = 0.005
-) -> float | None:
+def tokens_vs_matched_cons(curve: Sequence[dict[str, Any]], accuracy: float, tokens: float) -> float | None:
     """``tokens`` divided by :func:`matched_cons_tokens` (< 1: cheaper than voting as accurately); None if unmatched."""
-    matched = matched_cons_tokens(curve, accuracy, tolerance)
+    matched = matched_cons_tokens(curve, accuracy)
     return None if matched is None or matched <= 0 else float(tokens) / matched

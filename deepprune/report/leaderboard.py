@@ -217,7 +217,31 @@ def load_runs(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
         raise ValueError("none of the given directories holds readable prune.py metrics")
     if skipped:  # the count, so a skipped run is noticed even when its warning has scrolled past
         log.warning("leaderboard of %d runs: %d metrics.json skipped (see above)", len(runs), skipped)
+    separate_problem_sets(runs)
     return runs
+
+
+def problem_set(run: dict[str, Any]) -> str:
+    """The run's set of problems: the hash prune.py records (``problem_set``), else (older runs) their number."""
+    recorded = run.get("problem_set")
+    return recorded if isinstance(recorded, str) else f"{run['num_problems']} problems"
+
+
+def separate_problem_sets(runs: list[dict[str, Any]]) -> None:
+    """Give runs of one column (same source and benchmark) on different problem sets (``data.limit``, another
+    split under the same file name) columns of their own, so no run is compared with a curve or a run measured on
+    other problems: one problem in 50 is 2 points."""
+    by_column: dict[str, set[str]] = {}
+    for run in runs:
+        by_column.setdefault(column_label(run), set()).add(problem_set(run))
+    split = {column for column, sets in by_column.items() if len(sets) > 1}
+    for column in sorted(split):
+        log.warning(
+            "%s: runs on %d different problem sets get a column each, never compared", column, len(by_column[column])
+        )
+    for run in runs:
+        if column_label(run) in split:
+            run["_problems_label"] = f"{run['num_problems']} problems, set {problem_set(run)[:8]}"
 
 
 def row_label(run: dict[str, Any]) -> str:
@@ -233,11 +257,8 @@ def row_label(run: dict[str, Any]) -> str:
 def column_label(run: dict[str, Any]) -> str:
     """Model x benchmark; a replay run is named by its trace file (one model's traces on one benchmark)."""
     source = run.get("model") or (Path(run["traces"]).name if isinstance(run.get("traces"), str) else "traces")
-    return f"{source} / {run.get('benchmark')}"
-
-
-# Within this much accuracy, the cheapest cons@n counts as "as accurate" (0.5 pt).
-MATCH_TOLERANCE = 0.005
+    problems = f" [{run['_problems_label']}]" if run.get("_problems_label") else ""
+    return f"{source} / {run.get('benchmark')}{problems}"
 
 
 def _valid_curve(run: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -277,7 +298,7 @@ def budget_figures(run: dict[str, Any], curve: list[dict[str, Any]] | None) -> t
     if curve is None:
         return None, None
     delta = delta_acc_at_budget(curve, run["accuracy"], run["total_tokens"])
-    return delta, tokens_vs_matched_cons(curve, run["accuracy"], run["total_tokens"], MATCH_TOLERANCE)
+    return delta, tokens_vs_matched_cons(curve, run["accuracy"], run["total_tokens"])
 
 
 def full_budget_cons(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -368,8 +389,8 @@ def _footnotes(
         lines.append(
             "Δacc@budget: accuracy minus the cons@n curve's at the same total tokens (linear in log tokens, clamped "
             "to the curve's ends); > 0 beats majority voting at equal cost. Tokens vs matched cons: tokens ÷ those "
-            f"of the cheapest cons@n whose accuracy is within {100 * MATCH_TOLERANCE:g} pt; < 1 is cheaper than "
-            "voting as accurately."
+            "at which the curve (interpolated the same way) reaches the run's accuracy; < 1 is cheaper than voting "
+            "as accurately."
         )
     missing = [c for c in columns if c not in curves]
     if missing:
