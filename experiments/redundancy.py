@@ -17,10 +17,12 @@ For each trace file (one model x benchmark), in one streaming pass (one problem 
   scores of the two k-token prefixes -- identical text, difflib SequenceMatcher ratio, SBERT cosine
   (bundled all-MiniLM-L6-v2) -- for "same final answer"; the share of answered traces whose prefix already
   contains their final answer (as a whole token, case-insensitive; a short numeric answer can also appear
-  by coincidence, e.g. in an intermediate step); and DeepPrune with the oracle judge (the real method over
-  the replay engine, as ``prune.py method=deepprune judge=oracle truncation.k=k``): its accuracy, its
-  tokens / cons@N tokens, the cons@n accuracy interpolated at its budget (and the difference), and its
-  tokens / those of the cheapest cons@n within 0.005 of its accuracy.
+  by coincidence, e.g. in an intermediate step); and DeepPrune with the ideal judge (the oracle, clustering
+  exactly: the real method over the replay engine, as ``prune.py method=deepprune judge=oracle
+  method.call_budget=null truncation.k=k``): its accuracy (cons@N's answer at DeepPrune's cost; not a ceiling,
+  a learned judge can be right where the majority is wrong), its tokens / cons@N tokens, the cons@n accuracy
+  interpolated at its budget (and the difference), and its tokens / those at which the curve reaches its
+  accuracy.
 
 Writes ``DIR/redundancy.json`` (atomically), ``DIR/redundancy.md`` (tables) and the PNGs.
 """
@@ -105,6 +107,7 @@ def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
     overrides = [
         "method=deepprune",
         "judge=oracle",
+        "method.call_budget=null",  # exact clustering: a budget would split answer groups
         "engine=replay",
         f"benchmark={benchmark}",
         f"seed={args.seed}",
@@ -369,7 +372,13 @@ def markdown(files: list[dict[str, Any]]) -> str:
             f"{_fmt(f['cons_curve'][0]['accuracy'])} | {_fmt(f['cons_curve'][-1]['accuracy'])} |"
         )
     for f in files:
-        lines += ["", f"## {Path(f['path']).name}", "", "cons@n (exact: every n-subset of the pool, ties split evenly):", ""]
+        lines += [
+            "",
+            f"## {Path(f['path']).name}",
+            "",
+            "cons@n (exact: every n-subset of the pool, ties split evenly):",
+            "",
+        ]
         lines += ["| n | accuracy | total tokens |", "|---|---|---|"]
         lines += [f"| {p['n']} | {p['accuracy']:.3f} | {p['total_tokens']:,.0f} |" for p in f["cons_curve"]]
         lines += [

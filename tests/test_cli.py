@@ -103,7 +103,7 @@ def test_csv_logger_and_leaderboard(tmp_path, toy):
         assert (out / "problems.csv").read_text().count("\n") == 4
         dirs.append(out)
     table = write_leaderboard(dirs, tmp_path / "board")
-    assert "| cons |" in table and "deepprune (oracle" in table
+    assert "| cons |" in table and "deepprune, ideal judge" in table
     assert "**" in table and "<u>" in table
     assert (tmp_path / "board" / "leaderboard.csv").exists() and (tmp_path / "board" / "pareto.png").exists()
     runs = load_runs(dirs)

@@ -38,7 +38,7 @@ def test_demo_runs_every_method(tmp_path):
     # The shipped judge's tau is the one its training recorded (threshold=auto), shown to 3 digits.
     tau = json.loads(Path(asset_path("demo/judge/judge.json")).read_text())["metrics"]["val/threshold@fnr0.2"]
     for row in ("cons", "deepconf_low", "deepconf_high", f"deepprune (trained, tau={tau:.3f})",
-                f"deepprune (trained, tau={tau:.3f}, finish=diversity)", "deepprune (oracle"):  # fmt: skip
+                f"deepprune (trained, tau={tau:.3f}, finish=diversity)", "deepprune, ideal judge"):  # fmt: skip
         assert f"| {row}" in board, board
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "leaderboard.csv").exists()
     metrics = {m: json.loads((tmp_path / m / "metrics.json").read_text()) for m in RUNS}

@@ -49,9 +49,15 @@ class TableJudge(Judge):
         return np.array([self.table[b.key][a.key] for a, b in pairs])
 
 
-def fast(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, exit_margin=0.1, call_budget=None, seed=0):
+def fast_with_set_aside(
+    prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, exit_margin=0.1, call_budget=None, seed=0
+):
     rng = np.random.default_rng(seed)
     return fast_cluster(prefixes, judge, threshold, max_compare, max_clusters, rng, exit_margin, call_budget)
+
+
+def fast(prefixes, judge, **options):
+    return fast_with_set_aside(prefixes, judge, **options)[0]
 
 
 def paper(prefixes, judge, threshold=0.5, max_compare=10, max_clusters=32, seed=0):
@@ -141,15 +147,58 @@ def test_joins_the_first_cluster_that_clears_tau_not_the_most_similar():
     assert paper(prefixes, TableJudge(table)) == [[0, 2], [1, 3]]
 
 
-def test_max_clusters_caps_new_clusters_and_joins_the_most_similar():
-    # Trace 3 clears tau nowhere; with K=3 it joins the cluster of its highest mean, the one founded by 1.
+def test_at_max_clusters_a_rejected_trace_is_set_aside_never_joined():
+    # Trace 3 clears tau nowhere; with K=3 the paper's rule puts it in its most similar cluster, the fast rule
+    # stops it in no cluster: every cluster it visited rejected it.
     table = {1: {0: 0.0}, 2: {0: 0.0, 1: 0.0}, 3: {0: 0.2, 1: 0.4, 2: 0.1}, 4: {0: 0.3, 1: 0.2, 2: 0.25, 3: 0.35}}
     prefixes = prefixes_for([None] * 5)
-    clusters = fast(prefixes, TableJudge(table), max_clusters=3, exit_margin=0.0)
-    assert clusters == [[0, 4], [1, 3], [2]]  # trace 4: founders only (margin 0), best mean 0.3 with 0
+    clusters, set_aside = fast_with_set_aside(prefixes, TableJudge(table), max_clusters=3, exit_margin=0.0)
+    assert clusters == [[0], [1], [2]] and set_aside == [3, 4]
+    assert paper(prefixes, TableJudge(table), max_clusters=3) == [[0, 4], [1, 3], [2]]
     assert len(fast(prefixes, TableJudge(table), max_clusters=32, exit_margin=0.0)) == 5
     always_different = TableJudge({n: {m: 0.0 for m in range(n)} for n in range(12)})
     assert len(fast(prefixes_for([None] * 12), always_different, max_clusters=4)) == 4
+
+
+def test_a_spent_call_budget_never_mixes_answers_in_a_cluster():
+    # Many distinct answers, the minimum budget and few clusters: traces run out of calls before reaching their
+    # answer's cluster. None may join a cluster the judge did not accept (the old rule put them in the most
+    # similar visited one, scored 0.0: a mixed cluster that outvoted the right answer).
+    rng = np.random.default_rng(0)
+    answers = rng.choice(list("abcdefgh"), size=64, p=[0.3, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05, 0.05]).tolist()
+    clusters, set_aside = fast_with_set_aside(
+        prefixes_for(answers), OracleJudge(CHECKER), max_clusters=6, call_budget=1
+    )
+    assert set_aside  # the configuration that used to mix
+    for cluster in clusters:
+        assert len({answers[i] for i in cluster}) == 1, cluster
+    assert sorted([i for c in clusters for i in c] + set_aside) == list(range(64))
+
+
+def test_problem_205_of_the_shipped_demo_keeps_its_answer_groups_apart():
+    # The demo problem where the oracle's largest cluster became a mix voting 52 (gold and cons@64: 54), with the
+    # demo's settings (fast, call_budget 3, K = 32, K2 = 8, the first 32 tokens).
+    from deepprune import asset_path
+
+    engine = ReplayEngine(str(asset_path("demo/traces_eval.jsonl.gz")), tokenizer=str(asset_path("tiny_reasoner")))
+    checker = AnswerChecker("boxed", "math")
+    spec = next(p for p in engine.problems() if p.id == "205")
+    traces = engine.start(spec, 64)
+    engine.advance(traces, FirstTokens(32))
+    prefixes = [t.prefix() for t in traces]
+    answers = [p.final_answer for p in prefixes]
+    clusters, _ = fast_with_set_aside(prefixes, OracleJudge(checker), threshold=0.5, exit_margin=0.2, call_budget=3)
+    for cluster in clusters:
+        assert len({checker.group(answers)[i] for i in cluster}) == 1, [answers[i] for i in cluster]
+    # A budget still splits answer groups (a trace out of calls opens a cluster of its own): the demo's ideal-judge
+    # row runs without one, and then gives cons@64's answer.
+    assert checker.vote(answers) == "54" == spec.gold  # cons@64's answer
+    ideal = DeepPruneMethod(64, FirstTokens(32), compare="fast", call_budget=None, finish="paper")
+    outcome = ideal.run(spec, engine, checker, OracleJudge(checker))
+    assert outcome.predicted == "54" and outcome.extra["set_aside"] == 0
+    assert outcome.extra["clusters"] == len({label for label in checker.group(answers) if label is not None}) + sum(
+        a is None for a in answers
+    )
 
 
 def test_calls_per_trace_bounded_by_k1_per_cluster_visited():

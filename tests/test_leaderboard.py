@@ -25,6 +25,10 @@ CURVE = [
 ]
 
 
+# The row of a DeepPrune run with judge=oracle.
+IDEAL = "deepprune, ideal judge (cons@N's answer at DeepPrune's cost)"
+
+
 def write_run(root: Path, name: str, method: str, tokens: float, accuracy: float, **extra: Any) -> Path:
     run = root / name
     run.mkdir(parents=True)
@@ -65,14 +69,14 @@ def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     # cons@4 is the curve's last point: Δ 0, and it is its own match.
     assert rows["cons"][2:4] == ["+0.0", "1.00×"]
     # 141 tokens: the curve reaches 0.55 there, so 0.62 is +7.0 pt; it reaches 0.62 at 200 * 2^0.2 = 229.7 tokens.
-    assert rows["deepprune (oracle, tau=0.5)"][2:4] == ["+7.0", "0.62×"]
+    assert rows[IDEAL][2:4] == ["+7.0", "0.62×"]
     # 300 tokens: 0.6 + 0.1 * log2(1.5) = 0.6585, so 0.5 is -15.8 pt; cons@1 (100 tokens) already reaches 0.495.
     assert rows["deepconf_low"][2:4] == ["-15.8", "3.00×"]
     # Above the whole curve: no cons@n matches it (dagger, explained in a footnote).
     assert rows["deepprune (sbert, tau=0.9)"][2:4] == ["+20.0", "–†"]
     assert "† no cons@n point reaches" in markdown
     # The original columns stay: tokens x10^8 (least bold) and accuracy (best underlined).
-    assert rows["cons"][:2] == ["4e-06", "70.0"] and rows["deepprune (oracle, tau=0.5)"][0] == "**1.414e-06**"
+    assert rows["cons"][:2] == ["4e-06", "70.0"] and rows[IDEAL][0] == "**1.414e-06**"
     # These DeepPrune runs record no judge tokens (metrics.json from before the column): nothing to divide.
     assert [row[4] for row in rows.values()] == ["–"] * 4
     assert "cons@n curve for dev.jsonl / last_letters" in markdown and "n=4: 70.0 @ 4e-06" in markdown
@@ -120,7 +124,7 @@ def test_curves_apply_only_to_their_own_model_and_benchmark(tmp_path) -> None:
     write_run(runs, "prune_a", "deepprune", 200.0, 0.6, judge="oracle", threshold=0.5)
     write_run(runs, "prune_b", "deepprune", 200.0, 0.6, judge="oracle", threshold=0.5, traces="/data/other.jsonl")
     markdown = write_leaderboard([runs], tmp_path / "out")
-    cells = table_rows(markdown)["deepprune (oracle, tau=0.5)"]
+    cells = table_rows(markdown)[IDEAL]
     assert cells[:4] == ["**2e-06**", "60.0", "+0.0", "1.00×"]  # dev.jsonl: exactly cons@2 (same cost, same acc)
     assert cells[5:9] == ["**2e-06**", "<u>60.0</u>", "–", "–"]  # other.jsonl has no curve
     assert "No equal-budget comparison for other.jsonl / last_letters" in markdown
@@ -183,7 +187,7 @@ def test_judge_tokens_per_token_saved_against_the_full_budget_cons_run(tmp_path)
     # 1500 judge tokens for 1000 - 400 = 600 reasoning tokens saved against cons40 (not cons8).
     assert rows["deepprune (trained, tau=0.3)"][2] == "2.5"
     assert rows["deepprune (sbert, tau=0.5)"][2] == "–"  # as many tokens as cons40: nothing saved
-    assert rows["deepprune (oracle, tau=0.5)"][5] == "–"  # its trace file has no cons run
+    assert rows[IDEAL][5] == "–"  # its trace file has no cons run
     assert rows["deepconf_low"][2] == rows["cons"][2] == "–"  # not DeepPrune
     assert "Judge tok / saved tok: a DeepPrune run's judge tokens" in markdown
     with (tmp_path / "out" / "leaderboard.csv").open() as handle:

@@ -16,6 +16,7 @@ entry point through :func:`_run_engine_core`; a watchdog in the parent cannot he
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import multiprocessing
@@ -35,7 +36,6 @@ _original: Callable[..., Any] | None = None  # vLLM's EngineCoreProc.run_engine_
 
 def guard_engine_processes() -> None:
     """Make every EngineCore that vLLM starts from now on run :func:`_run_engine_core` first (idempotent)."""
-    return
     global _original
     from vllm.v1.engine.core import EngineCoreProc
 
@@ -48,7 +48,8 @@ def guard_engine_processes() -> None:
 
 def _run_engine_core(*args: Any, **kwargs: Any) -> Any:
     """The EngineCore's entry point (runs in the child): own process group, dies with its parent, then vLLM's."""
-    os.setpgid(0, 0)  # out of the terminal's foreground group: Ctrl-C reaches only the script
+    with contextlib.suppress(OSError):  # (EPERM for a session leader: not how multiprocessing starts one)
+        os.setpgid(0, 0)  # out of the terminal's foreground group: Ctrl-C reaches only the script
     die_with_parent()
     from vllm.v1.engine.core import EngineCoreProc
 

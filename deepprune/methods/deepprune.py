@@ -22,9 +22,12 @@ compared. Two comparison rules (``compare``):
   "different" to everything (all singletons: the K3 fallback either way) no longer costs one call per earlier
   trace. Each call scores one pair: the next pair depends on the last score, so batching would only add calls.
 
-With either rule, a trace that joins no cluster opens a new one (at most ``max_clusters`` (K); beyond that
-it joins the most similar cluster compared). A trace that joins an existing cluster is stopped at its
-prefix. ``threshold=auto`` takes tau from what training recorded in the judge's ``judge.json`` metrics under
+With either rule, a trace that joins no cluster opens a new one, up to ``max_clusters`` (K). Beyond that, the
+``paper`` rule puts it in the most similar cluster (as the paper does: it compared every cluster); the ``fast``
+rule sets it aside (stopped at its prefix, in no cluster, counted as ``set_aside``): it may not have visited
+every cluster, and the ones it visited rejected it, so joining one would mix answers. A trace that joins an
+existing cluster is stopped at its prefix.
+``threshold=auto`` takes tau from what training recorded in the judge's ``judge.json`` metrics under
 ``threshold_key`` (e.g. ``val/threshold@fnr0.2``: the threshold at which the judge splits at most 20% of the
 validation's same-answer pairs); a judge that records none (oracle, sbert, zero_shot) is an error. Finishing
 rules:
@@ -128,15 +131,19 @@ def fast_cluster(
     rng: np.random.Generator,
     exit_margin: float,
     call_budget: float | None,
-) -> list[list[int]]:
-    """The ``fast`` rule (module docstring): largest cluster first, founder first, early exit around tau."""
+) -> tuple[list[list[int]], list[int]]:
+    """The ``fast`` rule (module docstring): largest cluster first, founder first, early exit around tau.
+
+    Returns the clusters and the positions set aside (no cluster accepted them once ``max_clusters`` existed).
+    """
     # The undecided band around tau, as a share of the room on each side: never empty or out of reach near 0 or 1.
     band = (threshold - exit_margin * threshold, threshold + exit_margin * (1.0 - threshold))
     clusters: list[list[int]] = []
+    set_aside: list[int] = []
     # Calls the problem may still spend: every trace adds call_budget; what a trace leaves, later ones may use.
     budget = 0.0 if call_budget is not None else math.inf
     for position, prefix in enumerate(prefixes):
-        chosen, best, best_mean = None, 0, -1.0
+        chosen = None
         budget += call_budget or 0.0
         # Largest first; sorted() is stable, so among equal sizes the older cluster comes first.
         for index in sorted(range(len(clusters)), key=lambda c: -len(clusters[c])):
@@ -144,16 +151,18 @@ def fast_cluster(
                 break
             mean, calls = _compare(prefix, clusters[index], prefixes, judge, int(min(max_compare, budget)), rng, band)
             budget -= calls
-            if mean > best_mean:
-                best, best_mean = index, mean
             if mean > threshold:
                 chosen = index
                 break
-        if chosen is None and len(clusters) < max_clusters:
+        if chosen is not None:
+            clusters[chosen].append(position)
+        elif len(clusters) < max_clusters:
             clusters.append([position])
         else:
-            clusters[best if chosen is None else chosen].append(position)
-    return clusters
+            # Every cluster visited rejected it, or the budget ran out first: joining one anyway would mix answers
+            # (a trace the judge scored 0.0 once outvoted the right answer). It stops at its prefix, in no cluster.
+            set_aside.append(position)
+    return clusters, set_aside
 
 
 def _compare(
@@ -263,8 +272,9 @@ class DeepPruneMethod(Method):
         timed = TimedJudge(judge)
         timed.prepare(prefixes)
         rng = np.random.default_rng(seed)
+        set_aside: list[int] = []
         if self.compare == "fast":
-            clusters = fast_cluster(
+            clusters, set_aside = fast_cluster(
                 prefixes, timed, self.tau, self.max_compare, self.max_clusters, rng, self.exit_margin, self.call_budget
             )
         else:
@@ -293,6 +303,7 @@ class DeepPruneMethod(Method):
                 "finish": self.finish,
                 "fallback": fallback,
                 "traces_clustered": len(prefixes),
+                "set_aside": len(set_aside),
             },
         )
 

@@ -246,6 +246,10 @@ def separate_problem_sets(runs: list[dict[str, Any]]) -> None:
 
 def row_label(run: dict[str, Any]) -> str:
     label = run["method"]
+    if run.get("judge") == "oracle" and run["method"] == "deepprune":
+        # With exact clustering the stored answers as the judge give cons@N's answer at DeepPrune's cost: what a
+        # judge that never errs reproduces, not a ceiling (a learned judge can be right where the majority is not).
+        return "deepprune, ideal judge (cons@N's answer at DeepPrune's cost)"
     if run.get("judge") and run["method"] == "deepprune":
         # Runs that differ only in their finishing rule (e.g. the demo's) need distinct rows.
         finish = f", finish={run['finish']}" if run.get("finish") not in (None, "paper") else ""
