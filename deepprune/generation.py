@@ -25,6 +25,7 @@ from deepprune.data.answers import AnswerChecker
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import atomic_write_json
 from deepprune.data.schema import Problem, Trace
+from deepprune.data.tokenizer import portable_name
 from deepprune.engines.base import End, ProblemSpec
 from deepprune.instantiate import build
 
@@ -122,7 +123,7 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
                     benchmark=str(cfg.benchmark.name),
                     model=str(cfg.model.name),
                     # num_tokens and confs are in this tokenizer's units; replay counts prefixes with it.
-                    tokenizer=engine.model_path,
+                    tokenizer=portable_name(engine.model_path),
                     traces=[
                         Trace(
                             text=t.text,

@@ -15,6 +15,8 @@ from helpers.run_if import RunIf
 
 from deepprune.data.answers import extract_boxed
 from deepprune.data.io import read_problems
+from deepprune.engines.base import End
+from deepprune.engines.replay import ReplayEngine
 from deepprune.generation import finished_ids, run_generation
 
 MAX_TOKENS = 24
@@ -94,6 +96,29 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench,
     summary = run_generation(compose_entry("generate", *args))
     assert "already generated" in capsys.readouterr().out
     assert summary["already_done"] == summary["problems"] == 2 and out.read_bytes() == before
+
+
+@RunIf(requires_vllm=True)
+def test_replay_recounts_live_traces_as_the_engine_counted_them(tmp_path, bench, tiny_test_model):
+    # Sampled traces of the tiny model end on EOS ("stop") or at the token budget ("length").
+    out = tmp_path / "traces.jsonl"
+    run_generation(compose_entry("generate", "model=tiny_test", f"model.path={tiny_test_model}", "model.max_tokens=300",
+                                 "benchmark=aime24", f"benchmark.path={bench}", "n=8", f"out={out}", *CPU))  # fmt: skip
+    problems = list(read_problems(out))
+    reasons = {t.finish_reason for p in problems for t in p.traces}
+    assert reasons == {"stop", "length"}, reasons  # both cases exercised
+    # The same traces without their stored counts: replay counts their text with the model's tokenizer, plus the
+    # EOS a "stop" trace sampled, and charges exactly what the engine counted.
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    for record in records:
+        record["traces"] = [{k: v for k, v in t.items() if k not in ("num_tokens", "confs")} for t in record["traces"]]
+    unstored = tmp_path / "unstored.jsonl"
+    unstored.write_text("".join(json.dumps(r) + "\n" for r in records))
+    engine = ReplayEngine(str(unstored), tokenizer=tiny_test_model, extract_answer=extract_boxed)
+    for spec, stored in zip(engine.problems(), problems, strict=True):
+        traces = engine.start(spec, None)
+        engine.advance(traces, End())
+        assert [t.num_tokens for t in traces] == [t.num_tokens for t in stored.traces]
 
 
 @RunIf(requires_vllm=True)

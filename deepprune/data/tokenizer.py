@@ -53,8 +53,33 @@ class TokenCounter:
         return _fingerprint(self.tokenizer)
 
 
+ASSET_PREFIX = "asset:"
+
+
+def portable_name(path: str) -> str:
+    """How a trace file names the tokenizer at ``path``: ``asset:NAME`` for one shipped with the package (the
+    same on every machine, wherever it is installed), else the path or hub name as given."""
+    from deepprune import __file__ as package_init
+
+    assets = os.path.realpath(os.path.join(os.path.dirname(package_init), "assets"))
+    real = os.path.realpath(path) if os.path.exists(path) else None
+    if real is not None and os.path.commonpath([real, assets]) == assets:
+        return ASSET_PREFIX + os.path.relpath(real, assets)
+    return path
+
+
+def local_path(name: str) -> str:
+    """The directory a tokenizer name refers to here (``asset:NAME`` resolved into the installed package)."""
+    if name.startswith(ASSET_PREFIX):
+        from deepprune import asset_path
+
+        return asset_path(name[len(ASSET_PREFIX) :])
+    return name
+
+
 @lru_cache(maxsize=8)
 def _load_tokenizer(path: str, trust_remote_code: bool) -> PreTrainedTokenizerBase:
+    path = local_path(path)
     try:
         # Local only: a hub name must already be downloaded (runs never reach the network).
         with remote_code_refusal_names(path, "data.trust_remote_code"):
@@ -99,8 +124,9 @@ class TokenUnit:
 def _same_tokenizer(recorded: str, counter: TokenCounter) -> bool:
     if recorded == counter.path:
         return True
-    if os.path.exists(recorded) and os.path.exists(counter.path):
-        if os.path.realpath(recorded) == os.path.realpath(counter.path):
+    here, counting = local_path(recorded), local_path(counter.path)
+    if os.path.exists(here) and os.path.exists(counting):
+        if os.path.realpath(here) == os.path.realpath(counting):
             return True
     try:
         other = TokenCounter(recorded)

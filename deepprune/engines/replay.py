@@ -195,7 +195,10 @@ class ReplayEngine(Engine):
 def _full_tokens(stored: _Stored) -> int:
     trace = stored.trace
     if trace.num_tokens is None:
-        trace.num_tokens = stored.unit.counter.count(trace.text)
+        # Counted as the engine counts what it generated: the text's tokens, plus the EOS a trace that ended on
+        # its own ("stop") sampled (the text never shows it).
+        eos = 1 if trace.finish_reason == "stop" else 0
+        trace.num_tokens = stored.unit.counter.count(trace.text) + eos
     return trace.num_tokens
 
 
