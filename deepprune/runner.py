@@ -37,6 +37,7 @@ from deepprune.judges.base import Judge, Prefix
 from deepprune.methods.base import Method
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepprune import DeepPruneMethod
+from deepprune.report.bootstrap import accuracy_interval
 from deepprune.report.budget import ConsCurve
 from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
 from deepprune.report.loggers import RunLogger
@@ -201,6 +202,10 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     metrics = summarize(records, cfg, method, judge, stats, time.perf_counter() - started)
     if curve is not None:
         metrics["curve"] = curve.points()
+        # Per problem, what a paired bootstrap of Δacc@budget resamples (deepprune.report.bootstrap).
+        for record, accuracy, pool_tokens in zip(records, curve.per_problem, curve.pool_tokens, strict=True):
+            record["curve_accuracy"] = {str(n): value for n, value in accuracy.items()}
+            record["pool_tokens"], record["pool_size"] = pool_tokens, curve.pool
     metrics.update(run_inputs(cfg, engine.traces if isinstance(engine, ReplayEngine) else None))
     metrics["method_params"] = method.params()  # what the method ran with, not its config node
     metrics.update(engine.describe())
@@ -236,6 +241,8 @@ def summarize(
         "threshold": method.params().get("threshold"),
         "truncation": method.truncation.describe() if method.needs_judge else None,
         "accuracy": float(np.mean([float(r["correct"]) for r in records])),
+        # 95% bootstrap interval over problems (one problem in 50 is 2 points).
+        "accuracy_ci95": list(accuracy_interval([float(r["correct"]) for r in records], seed=int(cfg.seed))),
         "total_tokens": float(sum(r["tokens"] for r in records)),
         "mean_tokens_per_problem": float(np.mean([r["tokens"] for r in records])),
         "judge_calls": float(sum(r["judge_calls"] for r in records)),

@@ -128,3 +128,28 @@ def test_live_curve_votes_the_traces_the_run_generated(tmp_path: Path, tiny_test
     assert metrics["curve"][-1]["total_tokens"] == pytest.approx(metrics["total_tokens"])
     assert metrics["curve"][0]["total_tokens"] == pytest.approx(metrics["total_tokens"] / 6)
     assert metrics["generated_tokens"] == metrics["total_tokens"]  # the curve generated nothing more
+
+
+def test_leaderboard_gives_intervals_over_problems_and_marks_deltas_within_noise(tmp_path) -> None:
+    import csv
+    import re
+
+    from helpers.tables import table_rows
+
+    from deepprune.report.leaderboard import write_leaderboard
+
+    cons = prune(tmp_path / "cons", ["method=cons", "method.curve=true"])
+    prune(tmp_path / "oracle", ["method=deepprune", "judge=oracle", "method.call_budget=null", "truncation.k=3"])
+    assert cons["accuracy_ci95"][0] <= cons["accuracy"] <= cons["accuracy_ci95"][1]
+    assert set(cons["problems"][0]["curve_accuracy"]) == {"1", "2", "4", "8"}
+    markdown = write_leaderboard([tmp_path / "cons" / "run", tmp_path / "oracle" / "run"], tmp_path / "board")
+    ideal = table_rows(markdown)["deepprune, ideal judge (cons@N's answer at DeepPrune's cost)"]
+    # Three problems: the interval of the Δ is wide and contains 0, so it is marked as noise.
+    assert re.fullmatch(r"(<u>)?\d+\.\d(</u>)? \[\d+\.\d, \d+\.\d\]", ideal[1]), ideal
+    assert re.fullmatch(r"[+-]\d+\.\d \[[+-]\d+\.\d, [+-]\d+\.\d\]°", ideal[2]), ideal
+    assert "° the interval contains 0" in markdown
+    with (tmp_path / "board" / "leaderboard.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        assert float(row["accuracy_ci_low"]) <= float(row["accuracy"]) <= float(row["accuracy_ci_high"])
+        assert float(row["delta_ci_low"]) <= float(row["delta_acc_at_budget"]) <= float(row["delta_ci_high"])

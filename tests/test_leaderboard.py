@@ -14,6 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
+from helpers.tables import table_rows
 
 from deepprune.report.leaderboard import declutter, load_runs, write_leaderboard
 
@@ -45,17 +46,6 @@ def write_run(root: Path, name: str, method: str, tokens: float, accuracy: float
     return run
 
 
-def table_rows(markdown: str) -> dict[str, list[str]]:
-    """Method -> its cells, from the Markdown table."""
-    rows = {}
-    for line in markdown.splitlines()[2:]:
-        if not line.startswith("| "):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
-
-
 def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     runs = tmp_path / "runs"
     write_run(runs, "cons", "cons", 400.0, 0.7, curve=CURVE)
@@ -74,7 +64,7 @@ def test_budget_columns_against_the_cons_curve(tmp_path) -> None:
     assert rows["deepconf_low"][2:4] == ["-15.8", "3.00×"]
     # Above the whole curve: no cons@n matches it (dagger, explained in a footnote).
     assert rows["deepprune (sbert, tau=0.9)"][2:4] == ["+20.0", "–†"]
-    assert "† no cons@n point reaches" in markdown
+    assert "† the cons@n curve never reaches" in markdown
     # The original columns stay: tokens x10^8 (least bold) and accuracy (best underlined).
     assert rows["cons"][:2] == ["4e-06", "70.0"] and rows[IDEAL][0] == "**1.414e-06**"
     # These DeepPrune runs record no judge tokens (metrics.json from before the column): nothing to divide.

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from helpers.run_entry import run_entry
+from helpers.tables import table_rows
 
 import deepprune.cli
 from deepprune.cli import HINT, run_guarded
@@ -63,17 +64,6 @@ def metrics_text(changes: dict[str, Any] | str) -> str:
 
 def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-
-
-def table_rows(markdown: str) -> dict[str, list[str]]:
-    """Method -> its cells, from the Markdown table."""
-    rows = {}
-    for line in markdown.splitlines()[2:]:
-        if not line.startswith("| "):
-            break
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0]] = cells[1:]
-    return rows
 
 
 # (metrics.json: field changes or raw text, the exact reason after "skipping FILE: ")

@@ -263,6 +263,7 @@ class VllmEngine(Engine):
         self._ids = itertools.count()
         self._prompts: dict[str, list[int]] = {}
         self.generated_tokens = 0
+        self.prompt_tokens = self.cached_prompt_tokens = 0
         self.generation_s = 0.0
 
     # ----------------------------------------------------------------------------------------- problems
@@ -382,6 +383,7 @@ class VllmEngine(Engine):
                     request_id = f"trace-{next(self._ids)}"
                     prompt = TokensPrompt(prompt_token_ids=state.prompt_ids + state.output_ids)
                     engine.add_request(request_id, prompt, params)
+                    self.prompt_tokens += len(state.prompt_ids) + len(state.output_ids)
                     pending[request_id] = _Segment(handle)
                 while pending:
                     raise_if_interrupted()
@@ -396,6 +398,8 @@ class VllmEngine(Engine):
                             segment.confs.extend(confidences_from_logprobs(completion.logprobs, self.logprobs_k))
                         bar.update(len(completion.token_ids))
                         if output.finished:
+                            # What prefix caching saved of this segment's prompt (a continuation's own prefix).
+                            self.cached_prompt_tokens += output.num_cached_tokens or 0
                             segment.finish_reason = completion.finish_reason
                             del pending[output.request_id]
                             self._settle(segment, until)
@@ -462,6 +466,10 @@ class VllmEngine(Engine):
             "engine_load_s": round(self.load_s, 3),
             "generation_s": round(self.generation_s, 3),
             "generated_tokens": self.generated_tokens,
+            # Prompt tokens of every request (a continuation resubmits its trace so far), and how many of them the
+            # prefix cache served: prefill_recomputed = prompt_tokens - cached_prompt_tokens.
+            "prompt_tokens": self.prompt_tokens,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
             "tokens_per_s": round(self.generated_tokens / self.generation_s, 1) if self.generation_s else None,
         }
 

@@ -105,8 +105,8 @@ class ConsCurve:
         checker: groups answers into equivalence classes (unanswered traces do not vote) and grades them.
 
     Every problem must have the same pool size N: a point mixing cons@n of some problems with cons@N of
-    others would not be any cons@n. :attr:`per_problem` keeps each problem's accuracy at each n (for
-    bootstrap intervals over problems).
+    others would not be any cons@n. :attr:`per_problem` and :attr:`pool_tokens` keep each problem's accuracy at
+    each n and its pool's tokens (for bootstrap intervals over problems, :mod:`deepprune.report.bootstrap`).
     """
 
     def __init__(self, checker: AnswerChecker) -> None:
@@ -115,6 +115,7 @@ class ConsCurve:
         self.num_problems = 0
         self._tokens: dict[int, float] = {}
         self.per_problem: list[dict[int, float]] = []
+        self.pool_tokens: list[float] = []  # per problem: the whole pool's tokens (cons@n is charged n/N of them)
 
     def add(
         self, answers: Sequence[str | None], tokens: Sequence[float], gold: str, problem_id: str | None = None
@@ -151,6 +152,7 @@ class ConsCurve:
         for n in accuracy:
             self._tokens[n] = self._tokens.get(n, 0.0) + float(counts.sum()) * n / pool
         self.per_problem.append(accuracy)
+        self.pool_tokens.append(float(counts.sum()))
         self.num_problems += 1
 
     def points(self) -> list[dict[str, Any]]:

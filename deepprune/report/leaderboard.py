@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from deepprune.data.io import atomic_write_text
+from deepprune.report.bootstrap import RESAMPLES, accuracy_interval, delta_interval
 from deepprune.report.budget import delta_acc_at_budget, tokens_vs_matched_cons
 from deepprune.report.judge_metrics import save_figure
 
@@ -277,23 +278,23 @@ def _valid_curve(run: dict[str, Any]) -> list[dict[str, Any]] | None:
         return None
 
 
-def cons_curves(runs: Sequence[dict[str, Any]]) -> dict[str, tuple[list[dict[str, Any]], str]]:
-    """Per column, the cons@n curve runs are measured against, and the run directory it came from.
+def cons_curves(runs: Sequence[dict[str, Any]]) -> dict[str, tuple[list[dict[str, Any]], str, dict[str, Any]]]:
+    """Per column, the cons@n curve runs are measured against, the run directory it came from, and its run.
 
     With several cons runs carrying a curve in one column, the one over the largest pool is used (logged).
     """
-    curves: dict[str, tuple[list[dict[str, Any]], str]] = {}
+    curves: dict[str, tuple[list[dict[str, Any]], str, dict[str, Any]]] = {}
     for run in runs:
         curve = _valid_curve(run) if run["method"] == "cons" else None
         if curve is None:
             continue
         column = column_label(run)
         if column in curves:
-            kept = max(curves[column], (curve, run["_path"]), key=lambda c: c[0][-1]["n"])
+            kept = max(curves[column], (curve, run["_path"], run), key=lambda c: c[0][-1]["n"])
             log.warning("several cons@n curves for %s; using the one from %s", column, kept[1])
             curves[column] = kept
         else:
-            curves[column] = (curve, run["_path"])
+            curves[column] = (curve, run["_path"], run)
     return curves
 
 
@@ -303,6 +304,22 @@ def budget_figures(run: dict[str, Any], curve: list[dict[str, Any]] | None) -> t
         return None, None
     delta = delta_acc_at_budget(curve, run["accuracy"], run["total_tokens"])
     return delta, tokens_vs_matched_cons(curve, run["accuracy"], run["total_tokens"])
+
+
+def intervals(run: dict[str, Any], curve_run: dict[str, Any] | None) -> tuple[tuple | None, tuple | None]:
+    """(accuracy, Δacc@budget) 95% bootstrap intervals over problems (:mod:`deepprune.report.bootstrap`), from the
+    per-problem records of the run and of its column's cons run; None where they are missing (older runs)."""
+    problems = run.get("problems")
+    if not isinstance(problems, list) or not problems:
+        return None, None
+    try:
+        accuracy = accuracy_interval([float(p["correct"]) for p in problems])
+        if curve_run is None:
+            return accuracy, None
+        return accuracy, delta_interval(problems, curve_run.get("problems") or [])
+    except (TypeError, KeyError, ValueError, AttributeError) as err:
+        log.warning("%s/metrics.json: no interval (field 'problems': %s)", run["_path"], err)
+        return None, None
 
 
 def full_budget_cons(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -335,11 +352,15 @@ def leaderboard_rows(runs: list[dict[str, Any]]) -> tuple[list[str], list[str], 
         key = (row_label(run), column_label(run))
         if key in cells:
             log.warning("two runs for %s; keeping %s", key, run["_path"])
-        delta, ratio = budget_figures(run, curves.get(key[1], (None, ""))[0])
+        curve, _, curve_run = curves.get(key[1], (None, "", None))
+        delta, ratio = budget_figures(run, curve)
+        accuracy_ci, delta_ci = intervals(run, curve_run)
         cells[key] = {
             "tokens": run["total_tokens"],
             "accuracy": run["accuracy"],
+            "accuracy_ci": accuracy_ci,
             "delta": delta,
+            "delta_ci": delta_ci,
             "ratio": ratio,
             "judge_per_saved": judge_tokens_per_saved_token(run, full.get(key[1])),
             "path": run["_path"],
@@ -359,7 +380,7 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
     lines = [header, "|---|" + "---:|" * len(per_column) * len(columns)]
     best_tokens = {c: min((cells[r, c]["tokens"] for r in rows if (r, c) in cells), default=None) for c in columns}
     best_acc = {c: max((cells[r, c]["accuracy"] for r in rows if (r, c) in cells), default=None) for c in columns}
-    unmatched = False
+    unmatched = within_noise = False
     for r in rows:
         parts = [r]
         for c in columns:
@@ -371,8 +392,11 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
             acc = f"{100 * cell['accuracy']:.1f}"
             parts.append(f"**{tokens}**" if cell["tokens"] == best_tokens[c] else tokens)
             parts.append(f"<u>{acc}</u>" if cell["accuracy"] == best_acc[c] else acc)
+            if cell["accuracy_ci"] is not None:
+                parts[-1] += " [{:.1f}, {:.1f}]".format(*(100 * v for v in cell["accuracy_ci"]))
             if budget:
-                parts.append("–" if cell["delta"] is None else f"{100 * cell['delta']:+.1f}")
+                parts.append(_delta_cell(cell))
+                within_noise = within_noise or _contains_zero(cell["delta_ci"])
                 if cell["ratio"] is None and c in curves:
                     unmatched = True
                     parts.append("–†")
@@ -381,11 +405,30 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
             if judge_cost:
                 parts.append("–" if cell["judge_per_saved"] is None else f"{cell['judge_per_saved']:.3g}")
         lines.append("| " + " | ".join(parts) + " |")
-    return "\n".join(lines) + "\n" + _footnotes(columns, curves, unmatched, judge_cost)
+    return "\n".join(lines) + "\n" + _footnotes(columns, curves, unmatched, judge_cost, within_noise)
+
+
+def _contains_zero(interval: tuple[float, float] | None) -> bool:
+    return interval is not None and interval[0] <= 0 <= interval[1]
+
+
+def _delta_cell(cell: dict[str, Any]) -> str:
+    """Δacc@budget in points with its 95% interval; ° when the interval contains 0 (not told apart from voting)."""
+    if cell["delta"] is None:
+        return "–"
+    text = f"{100 * cell['delta']:+.1f}"
+    if cell["delta_ci"] is not None:
+        text += " [{:+.1f}, {:+.1f}]".format(*(100 * v for v in cell["delta_ci"]))
+        text += "°" if _contains_zero(cell["delta_ci"]) else ""
+    return text
 
 
 def _footnotes(
-    columns: list[str], curves: dict[str, tuple[list[dict[str, Any]], str]], unmatched: bool, judge_cost: bool
+    columns: list[str],
+    curves: dict[str, tuple[list[dict[str, Any]], str, dict[str, Any]]],
+    unmatched: bool,
+    judge_cost: bool,
+    within_noise: bool = False,
 ) -> str:
     """How to read the equal-budget and judge-cost columns, which columns lack them and why, and the curves."""
     lines = []
@@ -394,8 +437,11 @@ def _footnotes(
             "Δacc@budget: accuracy minus the cons@n curve's at the same total tokens (linear in log tokens, clamped "
             "to the curve's ends); > 0 beats majority voting at equal cost. Tokens vs matched cons: tokens ÷ those "
             "at which the curve (interpolated the same way) reaches the run's accuracy; < 1 is cheaper than voting "
-            "as accurately."
+            "as accurately. [a, b]: 95% paired bootstrap interval over problems (the run and the curve resampled on "
+            f"the same problems, {RESAMPLES} resamples); accuracies likewise."
         )
+    if within_noise:
+        lines.append("° the interval contains 0: not told apart from majority voting at equal cost.")
     missing = [c for c in columns if c not in curves]
     if missing:
         lines.append(
@@ -405,14 +451,14 @@ def _footnotes(
             "method.curve=true ...` on the same traces)."
         )
     if unmatched:
-        lines.append("† no cons@n point reaches this accuracy (within the tolerance): above the whole curve.")
+        lines.append("† the cons@n curve never reaches this accuracy: above the whole curve.")
     if judge_cost:
         lines.append(
             "Judge tok / saved tok: a DeepPrune run's judge tokens ÷ (tokens of the column's full-budget cons run − "
             "its own tokens), what the judge reads per reasoning token pruned; – for other methods, without a cons "
             "run in the column, or when nothing is saved."
         )
-    for column, (curve, path) in curves.items():
+    for column, (curve, path, _) in curves.items():
         lines.append(
             f"cons@n curve for {column} ({path}): "
             + ", ".join(f"n={p['n']}: {100 * p['accuracy']:.1f} @ {p['total_tokens'] / 1e8:.4g}" for p in curve)
@@ -434,11 +480,15 @@ def render_csv(runs: list[dict[str, Any]]) -> str:
             "threshold",
             "total_tokens",
             "accuracy",
+            "accuracy_ci_low",
+            "accuracy_ci_high",
             "num_problems",
             "judge_calls",
             "judge_tokens",
             "judge_tokens_per_token_saved",
             "delta_acc_at_budget",
+            "delta_ci_low",
+            "delta_ci_high",
             "tokens_vs_matched_cons",
             "run_dir",
         ]
@@ -446,7 +496,9 @@ def render_csv(runs: list[dict[str, Any]]) -> str:
     curves = cons_curves(runs)
     full = full_budget_cons(runs)
     for run in runs:
-        delta, ratio = budget_figures(run, curves.get(column_label(run), (None, ""))[0])
+        curve, _, curve_run = curves.get(column_label(run), (None, "", None))
+        delta, ratio = budget_figures(run, curve)
+        accuracy_ci, delta_ci = intervals(run, curve_run)
         judge_per_saved = judge_tokens_per_saved_token(run, full.get(column_label(run)))
         writer.writerow(
             [
@@ -458,11 +510,13 @@ def render_csv(runs: list[dict[str, Any]]) -> str:
                 run.get("threshold"),
                 run["total_tokens"],
                 run["accuracy"],
+                *(("", "") if accuracy_ci is None else accuracy_ci),
                 run["num_problems"],
                 run.get("judge_calls"),
                 run.get("judge_tokens"),
                 "" if judge_per_saved is None else judge_per_saved,
                 "" if delta is None else delta,
+                *(("", "") if delta_ci is None or delta is None else delta_ci),
                 "" if ratio is None else ratio,
                 run["_path"],
             ]
@@ -513,8 +567,9 @@ def declutter(ax: Axes, texts: list[Annotation]) -> None:
 
 
 def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Tokens vs accuracy") -> Path:
-    """One panel per (model, benchmark): a point per run, the Pareto front as a step line, the cons@n curve
-    as a line when a cons run has one, and the oracle-judge DeepPrune run marked as the ceiling for judges."""
+    """One panel per (model, benchmark): a point per run with its accuracy's 95% interval as an error bar (and its
+    Δacc@budget with interval in the label), the Pareto front as a step line, the cons@n curve as a line when a cons
+    run has one, and the ideal-judge DeepPrune run (cons@N's answer at DeepPrune's cost) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -533,12 +588,22 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
         texts = labels.setdefault(ax, [])
         for run in group:
             point = (run["total_tokens"], 100 * run["accuracy"])
+            accuracy_ci, delta_ci = intervals(run, curves.get(column, (None, "", None))[2])
+            if accuracy_ci is not None:  # the 95% interval over problems as an error bar
+                low, high = (100 * v for v in accuracy_ci)
+                ax.errorbar(*point, yerr=[[point[1] - low], [high - point[1]]], fmt="none", ecolor="grey", capsize=2)
             if _is_oracle(run):
-                ax.scatter(*point, s=140, marker="*", color="goldenrod", zorder=3, label="oracle judge (ceiling)")
-                label = f"{row_label(run)}: ceiling"
+                ax.scatter(
+                    *point, s=140, marker="*", color="goldenrod", zorder=3, label="ideal judge (cons@N's answer)"
+                )
+                label = "ideal judge"
             else:
                 ax.scatter(*point, s=40, zorder=3)
                 label = row_label(run)
+            if delta_ci is not None:
+                label += " (Δ {:+.1f} [{:+.1f}, {:+.1f}])".format(
+                    *(100 * v for v in (run_delta(run, column, curves), *delta_ci))
+                )
             texts.append(_annotate(ax, label, point, 7))
         if column in curves:
             curve = curves[column][0]
@@ -569,6 +634,10 @@ def pareto_plot(runs: list[dict[str, Any]], path: str | Path, title: str = "Toke
     for ax, texts in labels.items():
         declutter(ax, texts)
     return save_figure(fig, path)
+
+
+def run_delta(run: dict[str, Any], column: str, curves: dict) -> float:
+    return delta_acc_at_budget(curves[column][0], run["accuracy"], run["total_tokens"])
 
 
 def _annotate(ax: Axes, label: str, point: tuple[float, float], size: float) -> Annotation:
