@@ -171,7 +171,7 @@ def run_guarded(
         if full_trace or not is_user_error(err):
             raise
         # Before the task ran, an OSError comes from Hydra writing the run directory (mkdir, .hydra/, log).
-        from_hydra_dir = not task_started() and isinstance(err, OSError)
+        from_hydra_dir = not task_started() and isinstance(err, OSError) and err.errno is not None
         prefix = "cannot write the run directory: " if from_hydra_dir else ""
         exit_with_user_error(err, prefix)
 
