@@ -13,6 +13,7 @@ from helpers.configs import compose_entry
 from helpers.run_entry import run_entry
 from helpers.run_if import RunIf
 
+from deepprune import asset_path
 from deepprune.data.answers import extract_boxed
 from deepprune.data.io import read_problems
 from deepprune.engines.base import End
@@ -99,11 +100,12 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench,
 
 
 @RunIf(requires_vllm=True)
-def test_replay_recounts_live_traces_as_the_engine_counted_them(tmp_path, bench, tiny_test_model):
-    # Sampled traces of the tiny model end on EOS ("stop") or at the token budget ("length").
+def test_replay_recounts_live_traces_as_the_engine_counted_them(tmp_path):
+    # The demo's trained reasoner (the random tiny_test model also samples special tokens, which no text shows).
+    # Its traces run ~250-400 tokens: a 330-token budget ends some on EOS ("stop"), others at the budget ("length").
     out = tmp_path / "traces.jsonl"
-    run_generation(compose_entry("generate", "model=tiny_test", f"model.path={tiny_test_model}", "model.max_tokens=300",
-                                 "benchmark=aime24", f"benchmark.path={bench}", "n=8", f"out={out}", *CPU))  # fmt: skip
+    run_generation(compose_entry("generate", "model=tiny_reasoner", "model.max_tokens=330", "benchmark=demo",
+                                 "benchmark.limit=2", "n=8", f"out={out}", *CPU))  # fmt: skip
     problems = list(read_problems(out))
     reasons = {t.finish_reason for p in problems for t in p.traces}
     assert reasons == {"stop", "length"}, reasons  # both cases exercised
@@ -114,7 +116,7 @@ def test_replay_recounts_live_traces_as_the_engine_counted_them(tmp_path, bench,
         record["traces"] = [{k: v for k, v in t.items() if k not in ("num_tokens", "confs")} for t in record["traces"]]
     unstored = tmp_path / "unstored.jsonl"
     unstored.write_text("".join(json.dumps(r) + "\n" for r in records))
-    engine = ReplayEngine(str(unstored), tokenizer=tiny_test_model, extract_answer=extract_boxed)
+    engine = ReplayEngine(str(unstored), tokenizer=asset_path("tiny_reasoner"), extract_answer=extract_boxed)
     for spec, stored in zip(engine.problems(), problems, strict=True):
         traces = engine.start(spec, None)
         engine.advance(traces, End())

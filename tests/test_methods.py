@@ -110,7 +110,11 @@ def test_deepprune_singletons_and_cluster_cap(toy_engine):
     singletons = DeepPruneMethod(None, FirstTokens(5), finish_singletons=3, max_clusters=32)
     outcome = singletons.run(spec, toy_engine, CHECKER, ConstantJudge(0.0))
     assert outcome.extra["clusters"] == 8 and outcome.extra["finished"] == [0, 1, 2]
+    # At the cap a trace no cluster accepted is set aside (fast), or joins the most similar cluster (paper's rule).
     capped = DeepPruneMethod(None, FirstTokens(5), max_clusters=2).run(spec, toy_engine, CHECKER, ConstantJudge(0.0))
+    assert capped.extra["cluster_sizes"] == [1, 1] and capped.extra["set_aside"] == 6
+    paper = DeepPruneMethod(None, FirstTokens(5), max_clusters=2, compare="paper")
+    capped = paper.run(spec, toy_engine, CHECKER, ConstantJudge(0.0))
     assert capped.extra["clusters"] == 2 and capped.extra["cluster_sizes"] == [7, 1]
 
 

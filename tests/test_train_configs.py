@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.strategies import DDPStrategy
 
 from deepprune.judges.models import DecoderJudgeModel, EncoderJudgeModel
+from deepprune.training.progress import ProgressLog
 from deepprune.training.run import build_callbacks, build_loggers, build_trainer
 from deepprune.training.sampler import OversamplingSampler
 
@@ -61,7 +62,7 @@ def test_trainer_variants_inherit_the_default(tmp_path):
     assert trainer.checkpoint_callback.dirpath == str(tmp_path / "checkpoints")
     assert any(isinstance(c, LearningRateMonitor) for c in trainer.callbacks)
     # Without a logger Lightning refuses a learning-rate monitor at fit time: it is left out.
-    assert [type(c) for c in build_callbacks(default, [])] == [ModelCheckpoint]
+    assert [type(c) for c in build_callbacks(default, [])] == [ModelCheckpoint, ProgressLog]
     assert build_callbacks(compose_train(tmp_path, "callbacks=none"), loggers) == []
 
 
