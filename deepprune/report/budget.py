@@ -244,3 +244,11 @@ def tokens_vs_matched_cons(curve: Sequence[dict[str, Any]], accuracy: float, tok
     """``tokens`` divided by :func:`matched_cons_tokens` (< 1: cheaper than voting as accurately); None if unmatched."""
     matched = matched_cons_tokens(curve, accuracy)
     return None if matched is None or matched <= 0 else float(tokens) / matched
+
+
+def rise_beyond(curve: Sequence[dict[str, Any]], tokens: float) -> float:
+    """How much accuracy voting still gains from ``tokens`` to the curve's largest n: cons@N's accuracy minus the
+    curve's (interpolated) at ``tokens``. Near 0 the curve is flat there and no method can beat it by more than
+    noise at that budget; the demo's build requires a clear rise beyond DeepPrune's budget."""
+    last = max(curve, key=lambda p: p["n"])
+    return float(last["accuracy"]) - interpolate_accuracy(curve, tokens)

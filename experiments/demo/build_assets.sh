@@ -6,9 +6,13 @@
 #   deepprune/assets/demo/judge_roc_test.png      its ROC on the evaluation traces
 #   deepprune/assets/tiny_reasoner/               the reasoner the traces came from (REASONER)
 #   deepprune/assets/demo_benchmark/              the problems they answer (BENCH)
-# Nothing under deepprune/assets changes unless the new judge passes both checks:
-#   validation AUROC >= MIN_VAL_AUROC, and DeepPrune (the demo's settings) with it falls back to all-singleton
-#   clusters on at most MAX_FALLBACK of the evaluation problems (prune.py's metrics.json fallback_problems).
+# Nothing under deepprune/assets changes unless every check passes:
+#   the judge's validation AUROC >= MIN_VAL_AUROC; DeepPrune (the demo's settings) with it falls back to
+#   all-singleton clusters on at most MAX_FALLBACK of the evaluation problems (metrics.json fallback_problems);
+#   and on the evaluation traces voting still pays beyond DeepPrune's budget: the cons@n curve rises by at least
+#   MIN_RISE from DeepPrune's tokens to cons@N (experiments/demo/check_curve.py), so a gain can exceed its noise.
+# Evaluation traces are sampled at EVAL_TEMPERATURE (1.4: wrong answers scatter, so more votes keep paying);
+# the judge's training traces at the reasoner's own temperature (1.0).
 # The reasoner comes from experiments/demo/train_reasoner.py, the problems from make_benchmark.py.
 #   REASONER=outputs/demo_reasoner/tiny_reasoner BENCH=outputs/demo_benchmark experiments/demo/build_assets.sh \
 #     [train.py overrides...]
@@ -25,7 +29,10 @@ BENCH=${BENCH:-$ASSETS/demo_benchmark}   # train.jsonl / test.jsonl from make_be
 K=${K:-32}                        # judge prefix: first K tokens of the reasoner's tokenizer
 TRAIN_PROBLEMS=${TRAIN_PROBLEMS:-100}
 TRAIN_N=${TRAIN_N:-32}            # traces per training problem (the judge reads pairs of their prefixes)
-EVAL_PROBLEMS=${EVAL_PROBLEMS:-50}
+EVAL_PROBLEMS=${EVAL_PROBLEMS:-100}
+EVAL_TEMPERATURE=${EVAL_TEMPERATURE:-1.4}
+TRAIN_TEMPERATURE=${TRAIN_TEMPERATURE:-1.0}
+MIN_RISE=${MIN_RISE:-0.06}
 N=${N:-64}                        # traces per evaluation problem (cons@64 is the demo's baseline)
 MIN_VAL_AUROC=${MIN_VAL_AUROC:-0.7}
 MAX_FALLBACK=${MAX_FALLBACK:-0.25}
@@ -36,11 +43,12 @@ pack() {  # validate a generated JSONL and store it gzipped (atomic write)
 print(write_problems(sys.argv[2], read_problems(sys.argv[1])), 'problems ->', sys.argv[2])" "$1" "$2"
 }
 
-python generate.py engine=vllm_cpu model=tiny_reasoner model.path="$REASONER" benchmark=demo \
-  benchmark.path="$BENCH/train.jsonl" benchmark.limit="$TRAIN_PROBLEMS" n="$TRAIN_N" confs_digits=3 \
+python generate.py engine=vllm_cpu model=tiny_reasoner model.path="$REASONER" model.temperature="$TRAIN_TEMPERATURE" \
+  benchmark=demo benchmark.path="$BENCH/train.jsonl" benchmark.limit="$TRAIN_PROBLEMS" n="$TRAIN_N" confs_digits=3 \
   out="$WORK/traces_train.jsonl" hydra.run.dir="$WORK/generate_train"
-python generate.py engine=vllm_cpu model=tiny_reasoner model.path="$REASONER" benchmark=demo \
-  benchmark.path="$BENCH/test.jsonl" benchmark.limit="$EVAL_PROBLEMS" n="$N" confs_digits=3 out="$WORK/traces_eval.jsonl" hydra.run.dir="$WORK/generate_eval"
+python generate.py engine=vllm_cpu model=tiny_reasoner model.path="$REASONER" model.temperature="$EVAL_TEMPERATURE" \
+  benchmark=demo benchmark.path="$BENCH/test.jsonl" benchmark.limit="$EVAL_PROBLEMS" n="$N" confs_digits=3 \
+  out="$WORK/traces_eval.jsonl" hydra.run.dir="$WORK/generate_eval"
 pack "$WORK/traces_train.jsonl" "$WORK/traces_train.jsonl.gz"
 pack "$WORK/traces_eval.jsonl" "$WORK/traces_eval.jsonl.gz"
 
@@ -69,6 +77,12 @@ print(f"DeepPrune: accuracy {metrics['accuracy']:.3f}, fallback on {share:.0%} o
 if share > ceiling:
     sys.exit(f"{sys.argv[1]}: fallback on {share:.0%} of the problems > {ceiling:.0%}: not shipping this judge")
 PY
+
+# Check 3: voting still pays beyond DeepPrune's budget on the evaluation traces (not a flat cons@n curve).
+python prune.py +experiment=demo method=cons method.n="$N" method.curve=true data.traces="$WORK/traces_eval.jsonl.gz" \
+  data.tokenizer="$REASONER" hydra.run.dir="$WORK/cons_check"
+python experiments/demo/check_curve.py "$WORK/cons_check/metrics.json" "$WORK/prune_check/metrics.json" \
+  --min-rise "$MIN_RISE"
 
 # Ship: every file is staged next to its destination, then swapped in.
 cp "$WORK/traces_train.jsonl.gz" "$ASSETS/demo/traces_train.jsonl.gz.tmp"
