@@ -45,7 +45,12 @@ def output_path(cfg: DictConfig) -> Path:
 
 
 def finished_ids(path: Path) -> set[str]:
-    """Ids of the problems already in ``path``; a torn last line (crash mid-write) is cut off."""
+    """Ids of the problems already in ``path``.
+
+    A torn last line (a crash mid-write: the start of one of this script's records, ``{"id": ...``, cut short) is
+    cut off; a complete last record without its newline gets one. Anything else malformed is refused, never
+    removed: the file may not be one this script wrote.
+    """
     if not path.exists():
         return set()
     done: set[str] = set()
@@ -59,21 +64,21 @@ def finished_ids(path: Path) -> set[str]:
             good_end = offset
             continue
         try:
-            if not raw.endswith(b"\n"):
-                raise ValueError("no newline")
             record = json.loads(raw)
             if not isinstance(record, dict) or "id" not in record:
                 raise ValueError(f"not a trace record (a JSON object with an 'id'): {raw[:40]!r}")
             done.add(str(record["id"]))
             good_end = offset
         except ValueError as err:
-            if offset < len(data):
-                raise ValueError(
-                    f"{path}:{line}: a malformed line before the end ({err}); not resuming over it"
-                ) from err
+            torn = offset == len(data) and not raw.endswith(b"\n") and raw.startswith(b'{"id": ')
+            if not torn:
+                raise ValueError(f"{path}:{line}: a malformed line ({err}); not resuming over it") from err
             log.warning("%s: dropping a torn last line (%d bytes) from an interrupted run", path, len(raw))
     if good_end < len(data):
         os.truncate(path, good_end)
+    elif data and not data.endswith(b"\n"):
+        with open(path, "ab") as handle:  # the next record starts on a line of its own
+            handle.write(b"\n")
     return done
 
 

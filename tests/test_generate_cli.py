@@ -148,3 +148,16 @@ def test_resume_refuses_a_corrupt_middle_line(tmp_path):
     path.write_text('{"id": "a"}\n{broken\n{"id": "b"}\n')
     with pytest.raises(ValueError, match="malformed line"):
         finished_ids(path)
+
+
+def test_resume_keeps_what_it_did_not_write(tmp_path):
+    # A complete last record without its newline is kept (a newline is added before the next record) ...
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}')
+    assert finished_ids(path) == {"a", "b"} and path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    # ... and a last line that is not the start of a record this script writes is refused, not cut off.
+    other = tmp_path / "notes.jsonl"
+    other.write_text('{"id": "a"}\nmy notes, no newline')
+    with pytest.raises(ValueError, match=r"notes\.jsonl:2: a malformed line"):
+        finished_ids(other)
+    assert other.read_text() == '{"id": "a"}\nmy notes, no newline'

@@ -357,7 +357,7 @@ ROWS = [
         "generate-resume-over-non-object",
         lambda tmp: [*generate()(tmp), f"out={write(tmp, ['[1, 2]', '{}'], name='out.jsonl')}"],
         task="generate",
-        error="{tmp}/out.jsonl:1: a malformed line before the end (not a trace record (a JSON object with an 'id'): "
+        error="{tmp}/out.jsonl:1: a malformed line (not a trace record (a JSON object with an 'id'): "
         "b'[1, 2]\\n'); not resuming over it",
     ),
     Row(
