@@ -32,8 +32,10 @@ RUNS = ("cons", "deepconf_low", "deepconf_high", "deepprune", "deepprune_diversi
 
 
 def test_demo_runs_every_method(tmp_path):
-    # The first 2 of the evaluation problems (every stored trace, n of conf/experiment/demo.yaml).
-    result = run_entry("demo.py", "data.limit=2", f"hydra.run.dir={tmp_path}", timeout=900)
+    # The first 2 of the evaluation problems (every stored trace, n of conf/experiment/demo.yaml); the default
+    # methods and the other finishing rule.
+    methods = f"methods=[{','.join(RUNS)}]"
+    result = run_entry("demo.py", "data.limit=2", methods, f"hydra.run.dir={tmp_path}", timeout=900)
     board = (tmp_path / "leaderboard.md").read_text()
     # The shipped judge's tau is the one its training recorded (threshold=auto), shown to 3 digits.
     tau = json.loads(Path(asset_path("demo/judge/judge.json")).read_text())["metrics"]["val/threshold@fnr0.2"]

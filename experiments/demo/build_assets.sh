@@ -12,7 +12,7 @@
 #   and on the evaluation traces voting still pays beyond DeepPrune's budget: the cons@n curve rises by at least
 #   MIN_RISE from DeepPrune's tokens to cons@N (experiments/demo/check_curve.py), so a gain can exceed its noise.
 # Evaluation traces are sampled at EVAL_TEMPERATURE (1.4: wrong answers scatter, so more votes keep paying);
-# the judge's training traces at the reasoner's own temperature (1.0).
+# the judge's training traces at TRAIN_TEMPERATURE (the same 1.4: a judge reads prefixes like those it will see).
 # The reasoner comes from experiments/demo/train_reasoner.py, the problems from make_benchmark.py.
 #   REASONER=outputs/demo_reasoner/tiny_reasoner BENCH=outputs/demo_benchmark experiments/demo/build_assets.sh \
 #     [train.py overrides...]
@@ -31,7 +31,7 @@ TRAIN_PROBLEMS=${TRAIN_PROBLEMS:-100}
 TRAIN_N=${TRAIN_N:-32}            # traces per training problem (the judge reads pairs of their prefixes)
 EVAL_PROBLEMS=${EVAL_PROBLEMS:-100}
 EVAL_TEMPERATURE=${EVAL_TEMPERATURE:-1.4}
-TRAIN_TEMPERATURE=${TRAIN_TEMPERATURE:-1.0}
+TRAIN_TEMPERATURE=${TRAIN_TEMPERATURE:-1.4}
 MIN_RISE=${MIN_RISE:-0.06}
 N=${N:-64}                        # traces per evaluation problem (cons@64 is the demo's baseline)
 MIN_VAL_AUROC=${MIN_VAL_AUROC:-0.7}
