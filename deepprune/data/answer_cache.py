@@ -1,11 +1,16 @@
 """On-disk memo of slow answer comparisons (math-verify), shared by every run on a machine.
 
-Labelling a MATH trace file compares ~50k answer pairs; the symbolic ones cost 10-30 ms each (minutes per
+Labelling the MATH dev file compares 73k answer pairs; the symbolic ones cost 10-300 ms each (minutes per
 file), and every train.py / prune.py / eval run over the same file would pay that again. Results are keyed
-by the two answer strings (ordered: the comparison is symmetric) and the math-verify version, in SQLite
-(WAL, one short transaction per write: concurrent runs and DDP ranks never hold the lock while comparing; a
-write that still finds the database busy is skipped, as the memo only saves time). A result that hit
-math-verify's timeout is stored like any other, so later runs agree with the first one whatever the load.
+by the two answer strings (ordered: the comparison is symmetric) and a namespace that names everything else
+that decides them: the checker's own rules version and the versions of math-verify, latex2sympy2_extended
+and sympy (``answers._memo_namespace``). A comparison that ran out of time has no result and is never stored
+(the checker raises instead of returning one), so a stored row is what any run computes, with a time limit
+(main thread) or without one (other threads), and the first writer's row equals any later writer's.
+
+SQLite in WAL mode, one short transaction per write: concurrent runs and DDP ranks never hold the lock while
+comparing; a write that still finds the database busy is skipped (and counted), as the memo only saves time.
+Each process opens its own connection (a connection must not cross a fork).
 
 ``DEEPPRUNE_ANSWER_CACHE``: the database file (default ``~/.cache/deepprune/answers.sqlite``); ``off``
 disables the memo.
@@ -48,9 +53,11 @@ class AnswerCache:
         return None if row is None else bool(row[0])
 
     def put(self, a: str, b: str, same: bool) -> None:
+        """Store a finished comparison (never one cut short by a time limit: see the module docstring)."""
         a, b = sorted((a, b))
         with self._lock:
             try:
+                # A row already there came from another run with the same namespace: the same result.
                 self._db.execute("INSERT OR IGNORE INTO equal VALUES (?, ?, ?, ?)", (self.namespace, a, b, int(same)))
             except sqlite3.OperationalError as err:  # busy past the timeout: the result is still returned
                 self._skipped_writes += 1
@@ -58,13 +65,14 @@ class AnswerCache:
                     log.warning("answer cache %s: write skipped (%s); comparisons go on without it", self.path, err)
 
 
-_CACHES: dict[str, AnswerCache | None] = {}
+_CACHES: dict[tuple[int, str, str], AnswerCache | None] = {}
 
 
 def answer_cache(namespace: str) -> AnswerCache | None:
     """The process's cache for ``namespace`` (None when ``DEEPPRUNE_ANSWER_CACHE=off`` or it cannot be opened)."""
     location = os.environ.get("DEEPPRUNE_ANSWER_CACHE", str(Path.home() / ".cache" / "deepprune" / "answers.sqlite"))
-    key = f"{location}\x00{namespace}"
+    # Keyed by process too: a child forked after the parent opened the memo must open its own connection.
+    key = (os.getpid(), location, namespace)
     if key not in _CACHES:
         cache = None
         if location.lower() != "off":

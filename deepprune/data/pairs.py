@@ -6,16 +6,27 @@ Splits are always by problem, never by pair, so no problem leaks across train/te
 
 from __future__ import annotations
 
+import logging
+import math
+import multiprocessing
 import re
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from deepprune.config_checks import check_int
 from deepprune.data.answers import AnswerChecker
-from deepprune.data.schema import Problem
+from deepprune.data.schema import Problem, Trace
 from deepprune.data.truncation import Truncator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -37,18 +48,119 @@ def sample_index_pairs(num_traces: int, pairs_per_problem: int, rng: np.random.G
     return list(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
+def labelling_progress(items: Iterable[T], total: int, desc: str) -> Iterator[T]:
+    """Yield ``items`` (``total`` problems) while showing progress: a tqdm bar on a terminal, else a log line
+    per ~10%.
+
+    Labelling a MATH file takes minutes; redirected to a file, a bar would be one endless line of carriage
+    returns, so there the progress is logged instead.
+    """
+    if sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, unit="problem", dynamic_ncols=True)
+        return
+    start, step = time.monotonic(), max(1, math.ceil(total / 10))
+    for done, item in enumerate(items, 1):
+        yield item
+        if done % step == 0 or done == total:
+            log.info(
+                "%s: %d/%d problems (%.0f%%), %.0f s", desc, done, total, 100 * done / total, time.monotonic() - start
+            )
+
+
+def answered_traces(problem: Problem) -> list[Trace]:
+    """The traces that state an answer: pairs are drawn among these only."""
+    # An empty answer ("") states nothing, like a missing one: group() gives both None, which must not make two
+    # answerless traces a "same answer" pair.
+    return [t for t in problem.traces if t.answer is not None and t.answer.strip()]
+
+
+_WORKER_CHECKER: AnswerChecker | None = None
+
+
+def _start_worker(checker: AnswerChecker) -> None:
+    global _WORKER_CHECKER
+    _WORKER_CHECKER = checker
+
+
+def _group_in_worker(answers: list[str | None]) -> tuple[list[int | None], int, int]:
+    checker = _WORKER_CHECKER
+    assert checker is not None, "_start_worker runs first in every worker"
+    comparisons, timeouts = checker.stats.comparisons, checker.stats.timeouts
+    labels = checker.group(answers)
+    return labels, checker.stats.comparisons - comparisons, checker.stats.timeouts - timeouts
+
+
+def label_problems(
+    problems: Sequence[Problem], checker: AnswerChecker, workers: int = 1, progress: str | None = None
+) -> list[list[int | None]]:
+    """Answer classes of each problem's answered traces (:func:`answered_traces`), one ``checker.group`` per
+    problem: its distinct answers compared once per class, never pair by pair.
+
+    ``workers`` > 1 labels the problems in that many processes (math-verify is CPU-bound Python: threads would
+    not run in parallel, and only a main thread can bound its time); their comparisons and time-outs are added
+    to ``checker.stats``. ``progress``: a description to show progress under (:func:`labelling_progress`), or
+    None for none.
+    """
+    return [labels for _, labels in _labelled(problems, checker, workers, progress)]
+
+
+def _labelled(
+    problems: Iterable[Problem], checker: AnswerChecker, workers: int, progress: str | None
+) -> Iterator[tuple[Problem, list[int | None]]]:
+    workers = check_int("workers", workers, minimum=1)
+    if workers == 1 and progress is None:
+        # Lazily, problem by problem: a caller iterating a progress bar of its own over ``problems`` sees it move.
+        for problem in problems:
+            yield problem, checker.group(_answers(problem))
+        return
+    listed = list(problems)
+    results: Iterable[tuple[Problem, list[int | None], int, int]]
+    with ExitStack() as stack:
+        if workers == 1:
+            # Counted in checker.stats as they are made: nothing to add.
+            results = ((p, checker.group(_answers(p)), 0, 0) for p in listed)
+        else:
+            # Spawned, not forked: the caller may hold threads (tokenizers, torch) and an open memo connection.
+            pool = stack.enter_context(
+                ProcessPoolExecutor(
+                    workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_worker,
+                    initargs=(checker,),
+                )
+            )
+            # Small chunks: the slow (symbolic) problems cluster by subject, and one worker must not get them all.
+            grouped = pool.map(_group_in_worker, [_answers(p) for p in listed], chunksize=8)
+            results = ((p, *result) for p, result in zip(listed, grouped, strict=True))
+        if progress is not None:
+            results = labelling_progress(results, len(listed), progress)
+        for problem, labels, comparisons, timeouts in results:
+            checker.stats.comparisons += comparisons
+            checker.stats.timeouts += timeouts
+            yield problem, labels
+
+
+def _answers(problem: Problem) -> list[str | None]:
+    return [t.answer for t in answered_traces(problem)]
+
+
 def build_pairs(
     problems: Iterable[Problem],
     truncator: Truncator,
     checker: AnswerChecker,
     pairs_per_problem: int,
     seed: int = 0,
+    progress: str | None = None,
+    workers: int = 1,
 ) -> list[PrefixPairExample]:
-    """Seeded pairs of truncated traces for every problem (each prefix truncated once)."""
+    """Seeded pairs of truncated traces for every problem (each prefix truncated once), labelled as by
+    :func:`label_problems` (``progress`` and ``workers`` are its arguments)."""
     pairs_per_problem = check_int("data.pairs_per_problem", pairs_per_problem)
     examples: list[PrefixPairExample] = []
-    for problem in problems:
-        answered = [t for t in problem.traces if t.answer is not None]
+    for problem, labels in _labelled(problems, checker, workers, progress):
+        answered = answered_traces(problem)
         if len(answered) < 2:
             continue
         # Per-problem generator: the pairs of a problem do not depend on which other problems are read.
@@ -56,7 +168,6 @@ def build_pairs(
         index_pairs = sample_index_pairs(len(answered), pairs_per_problem, rng)
         needed = sorted({i for pair in index_pairs for i in pair})
         prefixes = {i: truncator.apply(answered[i].text) for i in needed}
-        labels = checker.group([t.answer for t in answered])
         for i, j in index_pairs:
             (text_a, tokens_a), (text_b, tokens_b) = prefixes[i], prefixes[j]
             examples.append(

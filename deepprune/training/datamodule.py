@@ -10,6 +10,7 @@ Splits (never by pair, so no problem is in two splits):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -126,10 +127,24 @@ class JudgeDataModule(pl.LightningDataModule):
         unit = resolve_token_unit(self.data_cfg.tokenizer, recorded, bool(self.data_cfg.trust_remote_code))
         truncator = Truncator(self.truncation, unit.counter)
         per_problem, seed = int(self.data_cfg.pairs_per_problem), int(self.data_cfg.seed)
+        # Labelling a MATH file takes minutes: show progress (rank 0 only) and say what it cost.
+        shown = self.trainer is None or self.trainer.is_global_zero
+        stats = self.checker.stats
+        comparisons, timeouts, start = stats.comparisons, stats.timeouts, time.monotonic()
         self.examples = {
-            name: build_pairs(problems, truncator, self.checker, per_problem, seed) for name, problems in splits.items()
+            name: build_pairs(
+                problems, truncator, self.checker, per_problem, seed, progress=f"pairs ({name})" if shown else None
+            )
+            for name, problems in splits.items()
         }
         self.num_problems = {name: len(problems) for name, problems in splits.items()}
+        log.info(
+            "labelled %d problems in %.0f s: %d answer comparisons, %d time-outs (counted as different answers)",
+            sum(self.num_problems.values()),
+            time.monotonic() - start,
+            stats.comparisons - comparisons,
+            stats.timeouts - timeouts,
+        )
         if not self.examples["train"]:
             raise ValueError(f"data.train={self.data_cfg.train}: no problem has two answered traces to pair")
         if not self.examples["val"]:
