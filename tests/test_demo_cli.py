@@ -25,7 +25,7 @@ def test_shipped_traces_have_confidences_and_answers():
         for trace in problem.traces:
             assert trace.confs is not None and len(trace.confs) == trace.num_tokens > 0
     answered = [t.answer is not None for p in problems for t in p.traces]
-    assert sum(answered) / len(answered) > 0.9
+    assert sum(answered) / len(answered) > 0.8  # at T=1.4, 13% of traces run out of tokens before answering
 
 
 RUNS = ("cons", "deepconf_low", "deepconf_high", "deepprune", "deepprune_diversity", "deepprune_oracle")

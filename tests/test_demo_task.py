@@ -183,7 +183,7 @@ def test_benchmark_rows_match_the_shared_format(tmp_path) -> None:
     assert list(tmp_path.joinpath("bench").iterdir()) == [path]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("split,n,first", [("train", 200, 0), ("test", 50, 200)])
+@pytest.mark.parametrize("split,n,first", [("train", 200, 0), ("test", 100, 200)])
 def test_shipped_benchmark_is_what_make_benchmark_writes(split: str, n: int, first: int) -> None:
     path = Path(deepprune.__file__).parent / "assets" / "demo_benchmark" / f"{split}.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]

@@ -101,11 +101,13 @@ def test_generate_writes_traces_then_resumes_without_generating(tmp_path, bench,
 
 @RunIf(requires_vllm=True)
 def test_replay_recounts_live_traces_as_the_engine_counted_them(tmp_path):
-    # The demo's trained reasoner (the random tiny_test model also samples special tokens, which no text shows).
-    # Its traces run ~250-400 tokens: a 330-token budget ends some on EOS ("stop"), others at the budget ("length").
+    # The demo's trained reasoner at its training temperature: a recount from text equals the engine's count when
+    # the text re-tokenizes to the sampled ids (the random tiny_test model samples special tokens no text shows;
+    # at T=1.4 a few of the reasoner's traces re-tokenize 1-2 tokens shorter). Its traces run ~250-400 tokens: a
+    # 330-token budget ends some on EOS ("stop"), others at the budget ("length").
     out = tmp_path / "traces.jsonl"
-    run_generation(compose_entry("generate", "model=tiny_reasoner", "model.max_tokens=330", "benchmark=demo",
-                                 "benchmark.limit=2", "n=8", f"out={out}", *CPU))  # fmt: skip
+    run_generation(compose_entry("generate", "model=tiny_reasoner", "model.temperature=1.0", "model.max_tokens=330",
+                                 "benchmark=demo", "benchmark.limit=2", "n=8", f"out={out}", *CPU))  # fmt: skip
     problems = list(read_problems(out))
     reasons = {t.finish_reason for p in problems for t in p.traces}
     assert reasons == {"stop", "length"}, reasons  # both cases exercised
