@@ -309,6 +309,15 @@ def budget_figures(run: dict[str, Any], curve: list[dict[str, Any]] | None) -> t
 def intervals(run: dict[str, Any], curve_run: dict[str, Any] | None) -> tuple[tuple | None, tuple | None]:
     """(accuracy, Δacc@budget) 95% bootstrap intervals over problems (:mod:`deepprune.report.bootstrap`), from the
     per-problem records of the run and of its column's cons run; None where they are missing (older runs)."""
+    # The table, the CSV and the plot each ask: resample once per (run, curve).
+    cache = run.setdefault("_intervals", {})
+    key = None if curve_run is None else curve_run["_path"]
+    if key not in cache:
+        cache[key] = _intervals(run, curve_run)
+    return cache[key]
+
+
+def _intervals(run: dict[str, Any], curve_run: dict[str, Any] | None) -> tuple[tuple | None, tuple | None]:
     problems = run.get("problems")
     if not isinstance(problems, list) or not problems:
         return None, None
