@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 
@@ -37,6 +37,17 @@ def build(node: DictConfig, **runtime: Any) -> Any:
         raise cause from cause.__cause__
     _check_keys(node, factory, slots)
     return factory(**slots)
+
+
+def target_class(node: DictConfig) -> type | None:
+    """The class a config's ``_target_`` names, without building it (None: no target, not a class, or not
+    importable, which :func:`build` then reports naming the target)."""
+    target = node.get("_target_")
+    try:
+        found = get_object(target) if isinstance(target, str) else None
+    except ImportError:
+        return None
+    return found if isinstance(found, type) else None
 
 
 def _check_keys(node: DictConfig, factory: functools.partial, slots: dict[str, Any]) -> None:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import get_object
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +31,7 @@ from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import TruncationRule, Truncator
 from deepprune.engines.base import End, Engine, ProblemSpec, TraceHandle
 from deepprune.engines.replay import ReplayEngine
-from deepprune.instantiate import build
+from deepprune.instantiate import build, target_class
 from deepprune.judges.base import Judge, Prefix
 from deepprune.methods.base import Method
 from deepprune.methods.cons import ConsMethod
@@ -69,14 +68,10 @@ def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
     A trainable judge network (``judge=minilm``, ``bi_encoder``, ``qwen3_4b``, ``tiny_qwen3``) is refused before
     it is built: it scores nothing until ``train.py`` has trained and exported it.
     """
-    target = cfg.judge.get("_target_")
-    try:
-        cls = get_object(target) if isinstance(target, str) else None
-    except ImportError:
-        cls = None  # build() reports it, naming the target
-    if isinstance(cls, type) and not issubclass(cls, Judge):
+    cls = target_class(cfg.judge)
+    if cls is not None and not issubclass(cls, Judge):
         raise ValueError(
-            f"judge: {target} is a judge network to train (train.py judge=...), not a judge to score with; "
+            f"judge: {cfg.judge._target_} is a judge network to train (train.py judge=...), not a judge to score with; "
             "use judge=trained judge.path=RUN_DIR/judge (its export), or judge=sbert|oracle|zero_shot"
         )
     return build(cfg.judge, checker=checker)
@@ -85,15 +80,6 @@ def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
 def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
     """The engine (``conf/engine``) with the benchmark's answer extractor (and problems, for live engines)."""
     return build(cfg.engine, extract_answer=checker.extract, problems=partial(load_benchmark, cfg.benchmark))
-
-
-def _engine_class(cfg: DictConfig) -> type[Engine]:
-    target = cfg.engine.get("_target_")
-    try:
-        cls = get_object(target) if isinstance(target, str) else None
-    except ImportError:
-        cls = None
-    return cls if isinstance(cls, type) and issubclass(cls, Engine) else Engine
 
 
 def warn_on_truncation_mismatch(judge: Judge | None, truncation: TruncationRule) -> None:
@@ -177,7 +163,11 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     truncation = build_truncation(cfg)
     method = build_method(cfg, truncation)
     judge = build_judge(cfg, checker) if method.needs_judge else None
-    if judge is not None and judge.needs_final_answers and not _engine_class(cfg).knows_final_answers:
+    if (
+        judge is not None
+        and judge.needs_final_answers
+        and not getattr(target_class(cfg.engine), "knows_final_answers", False)
+    ):
         # Checked before a live engine starts (minutes on a large model), not when the first pair is scored.
         raise ValueError(
             f"judge={judge.name} reads the traces' final answers, which only stored traces have (engine=replay); "
@@ -188,7 +178,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     engine = build_engine(cfg, checker)
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
-    # cons@n curve (method=cons method.curve=true): accumulated in the same pass, subsampled as cons@n runs are.
+    # cons@n curve (method=cons method.curve=true): accumulated in the same pass, exact over each problem's pool.
     curve = ConsCurve(checker) if isinstance(method, ConsMethod) and method.curve else None
     started = time.perf_counter()
     try:
@@ -226,7 +216,8 @@ def summarize(
     seconds: float,
 ) -> dict[str, Any]:
     if not records:
-        source = cfg.data.traces if cfg.engine.get("_target_", "").endswith("ReplayEngine") else cfg.benchmark.name
+        replay = target_class(cfg.engine)
+        source = cfg.data.traces if replay is not None and issubclass(replay, ReplayEngine) else cfg.benchmark.name
         why = (
             f"all {stats.skipped} records were malformed and skipped"
             if stats and stats.skipped
