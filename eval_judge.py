@@ -1,21 +1,9 @@
-"""Measure a judge on labelled prefix pairs: ``python eval_judge.py judge=sbert data.test=FILE``.
+"""``python eval_judge.py ARGS`` is ``deepprune eval-judge ARGS``, for a checkout run without the console script.
 
-The work happens in :func:`deepprune.runner.run_eval_judge`.
+The command lives in deepprune/commands/eval_judge.py.
 """
 
-from pathlib import Path
-
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from deepprune.cli import entry
-from deepprune.runner import run_eval_judge
-
-
-@entry("eval_judge")
-def main(cfg: DictConfig) -> None:
-    run_eval_judge(cfg, Path(HydraConfig.get().runtime.output_dir))
-
+from deepprune.commands.eval_judge import main
 
 if __name__ == "__main__":
     main()

@@ -1,18 +1,9 @@
-"""Sample a trace dataset with vLLM: ``python generate.py model=... benchmark=... n=512 [out=FILE]``.
+"""``python generate.py ARGS`` is ``deepprune generate ARGS`` for a checkout run without installing the console script.
 
-See docs/vllm.md; the work happens in :func:`deepprune.generation.run_generation`.
+The command lives in deepprune/commands/generate.py.
 """
 
-from omegaconf import DictConfig
-
-from deepprune.cli import entry
-from deepprune.generation import run_generation
-
-
-@entry("generate")
-def main(cfg: DictConfig) -> None:
-    run_generation(cfg)
-
+from deepprune.commands.generate import main
 
 if __name__ == "__main__":
     main()

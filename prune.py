@@ -1,21 +1,9 @@
-"""Evaluate a pruning method: ``python prune.py method=deepprune judge=sbert data.traces=FILE``.
+"""``python prune.py ARGS`` is ``deepprune prune ARGS`` for a checkout run without installing the console script.
 
-See README.md for the CLI contract; the work happens in :func:`deepprune.runner.run_prune`.
+The command lives in deepprune/commands/prune.py.
 """
 
-from pathlib import Path
-
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
-from deepprune.cli import entry
-from deepprune.runner import run_prune
-
-
-@entry("prune")
-def main(cfg: DictConfig) -> None:
-    run_prune(cfg, Path(HydraConfig.get().runtime.output_dir))
-
+from deepprune.commands.prune import main
 
 if __name__ == "__main__":
     main()

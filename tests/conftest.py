@@ -4,14 +4,12 @@ entry configs composed once, tiny models built once per session."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 # Offline everywhere: tests never reach a hub, and W&B never asks for a login.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -24,8 +22,8 @@ os.environ.setdefault("DEEPPRUNE_ANSWER_CACHE", "off")
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-from helpers.configs import compose_entry, entries  # noqa: E402 - needs tests/ on sys.path
-from helpers.run_if import tag_requirements  # noqa: E402
+from tests.helpers.configs import compose_entry, entries  # noqa: E402 - after the environment above
+from tests.helpers.run_if import tag_requirements  # noqa: E402
 
 pytest_plugins = ["pytester"]  # tests/test_helpers.py runs small test files through pytest itself
 
@@ -57,6 +55,6 @@ def tiny_test_model(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def tiny_judge_base(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny random Qwen3 with the bundled MiniLM tokenizer (what ``judge=tiny_qwen3`` generates), built once."""
-    from helpers_training import tiny_qwen3_dir
+    from tests.helpers.training import tiny_qwen3_dir
 
     return tiny_qwen3_dir(tmp_path_factory.mktemp("tiny_judge") / "qwen3")

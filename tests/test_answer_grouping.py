@@ -13,13 +13,13 @@ import random
 
 import math_verify
 import pytest
-from helpers_training import write_traces
 from omegaconf import OmegaConf
 
 from deepprune.data import answers
 from deepprune.data.answers import AnswerChecker, math_equal, strip_thousands_separators
 from deepprune.data.pairs import build_pairs, label_problems, labelling_progress
 from deepprune.data.schema import Problem, Trace
+from tests.helpers.training import write_traces
 
 SEPARATED = [
     (r"1\,000", "1000"),

@@ -2,7 +2,7 @@
 
 import json
 
-from helpers.run_entry import run_entry
+from tests.helpers.run_entry import run_entry
 
 # (id, gold, boxed answers of the traces, the majority class is correct)
 PROBLEMS = [

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from helpers_training import write_traces
-from trace_fixtures import make_problem
 
 from deepprune.runner import run_eval_judge, run_prune
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.traces import make_problem
+from tests.helpers.training import write_traces
 
 
 def _good_records() -> list[dict[str, Any]]:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers_training import trace_text, write_traces
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torchmetrics.functional.classification import binary_auroc
@@ -23,6 +22,7 @@ from deepprune.judges.trained import TrainedJudge
 from deepprune.training.datamodule import run_test_examples
 from deepprune.training.export import export_judge
 from deepprune.training.run import train
+from tests.helpers.training import trace_text, write_traces
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 TRAIN_OVERRIDES = [

@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from trace_fixtures import write_toy_file
 
 from deepprune.report.leaderboard import load_runs, render_markdown, sweep_summary, write_leaderboard
 from deepprune.runner import run_prune
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.traces import write_toy_file
 
 CONTRACT = {"accuracy", "total_tokens", "num_problems", "judge_calls", "skipped_records", "problems"}
 PROBLEM_FIELDS = {"id", "predicted", "gold", "correct", "tokens", "judge_calls"}

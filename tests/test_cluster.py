@@ -6,15 +6,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from helpers.run_if import RunIf
-from helpers_training import write_traces
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from trace_fixtures import write_toy_file
 from wandb.proto import wandb_internal_pb2
+
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.run_if import RunIf
+from tests.helpers.traces import write_toy_file
+from tests.helpers.training import write_traces
 
 pytestmark = RunIf(modules=("hydra_plugins.hydra_submitit_launcher",))
 

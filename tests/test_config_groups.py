@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.configs import compose_entry, config_path, groups, options
-from helpers.run_if import RunIf
 from hydra.errors import ConfigCompositionException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, InterpolationToMissingValueError
-from trace_fixtures import write_toy_file
 
 from deepprune import asset_path
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import FirstTokens
 from deepprune.instantiate import build
+from tests.helpers.configs import compose_entry, config_path, groups, options
+from tests.helpers.run_if import RunIf
+from tests.helpers.traces import write_toy_file
 
 # What a file needs that a test machine lacks: overrides that stand in for it ({toy}: a small trace file,
 # {tiny_judge}: a tiny Qwen3, {tiny_test}: the tiny vLLM model, {demo_judge}: the shipped demo judge) and the

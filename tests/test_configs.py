@@ -8,10 +8,8 @@ groups are picked up from conf/ automatically.
 import inspect
 
 import pytest
-from helpers.configs import CONF, compose_entry, options
 from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, OmegaConf
-from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import FirstTokens, ReasoningWords
@@ -23,6 +21,8 @@ from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation
+from tests.helpers.configs import CONF, compose_entry, options
+from tests.helpers.traces import write_toy_file
 
 
 def prune_config(*overrides: str) -> DictConfig:

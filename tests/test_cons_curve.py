@@ -8,14 +8,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_if import RunIf
-from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import read_problems
 from deepprune.judges.base import Judge, PrefixPair
 from deepprune.runner import run_prune
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_if import RunIf
+from tests.helpers.traces import write_toy_file
 
 
 class NeverSameJudge(Judge):
@@ -134,9 +134,8 @@ def test_leaderboard_gives_intervals_over_problems_and_marks_deltas_within_noise
     import csv
     import re
 
-    from helpers.tables import table_rows
-
     from deepprune.report.leaderboard import write_leaderboard
+    from tests.helpers.tables import table_rows
 
     cons = prune(tmp_path / "cons", ["method=cons", "method.curve=true"])
     prune(tmp_path / "oracle", ["method=deepprune", "judge=oracle", "method.call_budget=null", "truncation.k=3"])

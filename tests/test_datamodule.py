@@ -2,7 +2,6 @@ import re
 from functools import partial
 
 import pytest
-from helpers_training import UNANSWERED, write_traces
 from omegaconf import OmegaConf
 
 from deepprune.data.answers import AnswerChecker
@@ -11,6 +10,7 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.models import EncoderCollator
 from deepprune.training.datamodule import JudgeDataModule, PairDataset
 from deepprune.training.sampler import OversamplingSampler
+from tests.helpers.training import UNANSWERED, write_traces
 
 ANSWER = re.compile(r"The answer is (\w+)\.$")
 

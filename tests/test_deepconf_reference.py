@@ -10,13 +10,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from helpers.run_if import RunIf
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import write_problems
 from deepprune.data.schema import Problem, Trace
 from deepprune.engines.replay import ReplayEngine
 from deepprune.methods.deepconf import DeepConfMethod, lowest_group_confidence
+from tests.helpers.run_if import RunIf
 
 CHECKER = AnswerChecker("boxed", "string")
 WINDOW = 8

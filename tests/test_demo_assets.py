@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers.configs import compose_entry
-
 from deepprune import asset_path
 from deepprune.data.io import read_problems
 from deepprune.runner import run_prune
+from tests.helpers.configs import compose_entry
 
 K = 32  # the judge's prefix: conf/experiment/demo.yaml truncation.k
 

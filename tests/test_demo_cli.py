@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from helpers.run_if import RunIf
 
 from deepprune import asset_path
 from deepprune.data.io import read_problems
 from deepprune.engines.replay import ReplayEngine
 from deepprune.runner import run_prune
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.run_if import RunIf
 
 
 def test_shipped_traces_have_confidences_and_answers():

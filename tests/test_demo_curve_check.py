@@ -1,13 +1,13 @@
-"""The demo build's check that voting still pays beyond DeepPrune's budget (experiments/demo/check_curve.py)."""
+"""The demo build's check that voting still pays beyond DeepPrune's budget (python -m experiments.demo.check_curve)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from helpers.run_entry import run_entry
 
 from deepprune.report.budget import rise_beyond
+from tests.helpers.run_entry import run_entry
 
 RISING = [
     {"n": 1, "accuracy": 0.30, "total_tokens": 100.0},
@@ -28,7 +28,7 @@ def test_rise_beyond_a_budget():
 def test_the_build_check_fails_on_a_flat_curve(tmp_path, curve, code):
     (tmp_path / "cons.json").write_text(json.dumps({"curve": curve, "problem_set": "s"}))
     (tmp_path / "dp.json").write_text(json.dumps({"total_tokens": 1600.0, "problem_set": "s"}))
-    result = run_entry("experiments/demo/check_curve.py", tmp_path / "cons.json", tmp_path / "dp.json", expect=code)
+    result = run_entry("-m experiments.demo.check_curve", tmp_path / "cons.json", tmp_path / "dp.json", expect=code)
     rise = "+18.0" if code == 0 else "+0.0"
     assert f"rise {rise} pt (required >= 6)" in result.stdout
     assert ("flat beyond DeepPrune's budget" in result.stderr) == (code == 1)

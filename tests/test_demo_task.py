@@ -6,17 +6,13 @@ import itertools
 import json
 import random
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 import deepprune
-
-# The demo's recipe lives in experiments/demo (not in the package); its modules import each other as siblings.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments" / "demo"))
-from reasoner import build_tokenizer  # noqa: E402
-from task import (  # noqa: E402
+from experiments.demo.reasoner import build_tokenizer
+from experiments.demo.task import (
     SPLIT_BUCKETS,
     Problem,
     TaskConfig,

@@ -9,18 +9,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers.run_entry import run_entry
-from trace_fixtures import write_toy_file
 
-from deepprune.cli import HINT
+from deepprune.commands.entry import HINT
+from tests.helpers.run_entry import run_entry
+from tests.helpers.traces import write_toy_file
 
 APP = """
 from omegaconf import DictConfig
 
-from deepprune.cli import entry
+from deepprune.commands.entry import entry
 
 
-@entry("app")
+@entry("app", config_path="conf")
 def main(cfg: DictConfig) -> None:
     if cfg.fail == "value":
         raise ValueError(f"data.path={cfg.path}: bad value\\nsecond line of detail")

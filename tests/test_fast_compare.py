@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
-from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.tokenizer import TokenCounter
@@ -15,6 +14,7 @@ from deepprune.judges.base import Judge, Prefix
 from deepprune.judges.oracle import OracleJudge
 from deepprune.methods.deepprune import DeepPruneMethod, fast_cluster, greedy_cluster
 from deepprune.runner import run_prune
+from tests.helpers.traces import write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKER = AnswerChecker("answer_is", "string")

@@ -9,9 +9,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from helpers.run_if import RunIf
 
 from deepprune import asset_path
 from deepprune.data.answers import extract_boxed
@@ -19,6 +16,9 @@ from deepprune.data.io import read_problems
 from deepprune.engines.base import End
 from deepprune.engines.replay import ReplayEngine
 from deepprune.generation import finished_ids, run_generation
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.run_if import RunIf
 
 MAX_TOKENS = 24
 CPU = [

@@ -1,17 +1,16 @@
-"""experiments/heldout.py writes exactly the held-out problems of a train.py run's split (by problem or by group)."""
+"""deepprune heldout writes exactly the held-out problems of a train.py run's split (by problem or by group)."""
 
 from __future__ import annotations
 
-import runpy
-import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import compose_entry
-from helpers_training import write_traces
 from omegaconf import OmegaConf
 
+from deepprune.commands import main as deepprune_command
 from deepprune.data.io import read_problems
+from tests.helpers.configs import compose_entry
+from tests.helpers.training import write_traces
 
 
 def fake_run(run_dir: Path, traces: Path, *overrides: str) -> Path:
@@ -22,12 +21,10 @@ def fake_run(run_dir: Path, traces: Path, *overrides: str) -> Path:
     return run_dir
 
 
-def heldout(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """experiments/heldout.py in this process (its imports are the slow part of a subprocess here)."""
-    script = Path(__file__).resolve().parents[1] / "experiments" / "heldout.py"
-    monkeypatch.setattr(sys, "argv", [str(script), *map(str, args)])
+def heldout(*args: str | Path) -> int:
+    """``deepprune heldout ARGS`` in this process (its imports are the slow part of a subprocess here)."""
     with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(str(script), run_name="__main__")
+        deepprune_command(["heldout", *map(str, args)])
     return exit_info.value.code
 
 
@@ -38,8 +35,8 @@ def ids(path: Path) -> set[str]:
 def test_heldout_writes_the_test_split_disjoint_from_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     traces = write_traces(tmp_path / "traces.jsonl", num_problems=16)
     run = fake_run(tmp_path / "run", traces)
-    assert heldout(monkeypatch, run, tmp_path / "test.jsonl.gz") == 0
-    assert heldout(monkeypatch, run, tmp_path / "train.jsonl", "--split", "train") == 0
+    assert heldout(run, tmp_path / "test.jsonl.gz") == 0
+    assert heldout(run, tmp_path / "train.jsonl", "--split", "train") == 0
     test, train = ids(tmp_path / "test.jsonl.gz"), ids(tmp_path / "train.jsonl")
     assert len(test) == 4 and train and not test & train
     # The records are the source's, traces included.
@@ -54,7 +51,7 @@ def test_heldout_writes_the_test_split_disjoint_from_training(tmp_path: Path, mo
 def test_heldout_follows_a_group_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     traces = write_traces(tmp_path / "traces.jsonl", num_problems=16)  # ids p000..p015: group = first two digits
     run = fake_run(tmp_path / "run", traces, "data.test_group='^p0(\\d)'", "data.test_fraction=0.5")
-    assert heldout(monkeypatch, run, tmp_path / "test.jsonl", "--limit", "3") == 0
+    assert heldout(run, tmp_path / "test.jsonl", "--limit", "3") == 0
     test = ids(tmp_path / "test.jsonl")
     assert len(test) == 3 and len({i[2] for i in test}) == 1
 
@@ -62,7 +59,7 @@ def test_heldout_follows_a_group_split(tmp_path: Path, monkeypatch: pytest.Monke
 def test_heldout_refuses_a_directory_that_is_not_a_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert heldout(monkeypatch, tmp_path, tmp_path / "x.jsonl") == 2
+    assert heldout(tmp_path, tmp_path / "x.jsonl") == 2
     assert "must be a train.py run directory" in capsys.readouterr().err
 
 
@@ -77,7 +74,7 @@ def test_heldout_writes_the_answers_training_extracted(tmp_path: Path, monkeypat
             record = {"id": f"algebra/{i}/0", "question": "q", "gold": "1", "traces": [{"text": t} for t in texts]}
             handle.write(json.dumps(record) + "\n")
     run = fake_run(tmp_path / "run", traces, "benchmark=math")
-    assert heldout(monkeypatch, run, tmp_path / "test.jsonl") == 0
+    assert heldout(run, tmp_path / "test.jsonl") == 0
     written = list(read_problems(tmp_path / "test.jsonl"))
     assert len(written) == 2
     for problem in written:

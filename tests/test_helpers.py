@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers.configs import CONF, groups, options
-from helpers.run_entry import ROOT, run_entry
-from helpers.run_if import RunIf
+
+from tests.helpers.configs import CONF, groups, options
+from tests.helpers.run_entry import ROOT, run_entry
+from tests.helpers.run_if import RunIf
 
 SCRIPT = """
 import os, sys, time
@@ -64,7 +65,7 @@ def test_groups_are_every_folder_with_yaml():
 
 RUN_IF_TESTS = """
 import pytest
-from helpers.run_if import RunIf
+from tests.helpers.run_if import RunIf
 
 @RunIf(min_gpus=10**6)
 def test_many_gpus(): pass
@@ -79,11 +80,9 @@ def test_present_module(): pass
 def test_vllm(): pass
 """
 
-CONFTEST = f"""
-import sys
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+CONFTEST = """
 import pytest
-from helpers.run_if import tag_requirements
+from tests.helpers.run_if import tag_requirements
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
@@ -95,7 +94,7 @@ def pytest_collection_modifyitems(items):
 
 def test_run_if_skips_with_a_reason_and_tags_tests_before_selection(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
-    pytester.makeini("[pytest]\nmarkers =\n    vllm: v\n    gpu: g\n")
+    pytester.makeini(f"[pytest]\npythonpath = {ROOT}\nmarkers =\n    vllm: v\n    gpu: g\n")
     pytester.makepyfile(test_run_if=RUN_IF_TESTS)
     # One subprocess (a pytest start costs seconds): -m "not gpu" only works if the gpu tag came first.
     result = pytester.runpytest_subprocess("-rs", "-s", "-m", "not gpu", "-p", "no:cacheprovider")
@@ -119,4 +118,4 @@ def test_run_if_names_the_missing_gpus():
 def test_run_if_without_requirements_runs():
     mark = RunIf()
     assert mark.name == "skipif" and mark.args == (False,)
-    assert sys.modules["helpers.run_if"].module_available("json")
+    assert sys.modules["tests.helpers.run_if"].module_available("json")

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from trace_fixtures import make_problem
 
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems, write_problems
 from deepprune.data.schema import TraceFormatError
+from tests.helpers.traces import make_problem
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])

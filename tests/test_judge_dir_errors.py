@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.run_entry import run_entry
 from safetensors.torch import save_file
 
 from deepprune import asset_path
@@ -20,6 +19,7 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.exported import load_exported
 from deepprune.report.leaderboard import load_runs, write_leaderboard
 from deepprune.training.export import check_checkpoint
+from tests.helpers.run_entry import run_entry
 
 
 def edit_meta(change: Callable[[dict], None]) -> Callable[[Path], None]:
@@ -134,7 +134,7 @@ def test_leaderboard_script_with_only_broken_runs_prints_one_line(tmp_path):
     broken.write_bytes(b"\x00\xff not json")
     with pytest.raises(ValueError, match="readable prune.py metrics"):
         load_runs([tmp_path])
-    result = run_entry("experiments/leaderboard.py", tmp_path, "--out", tmp_path / "out", expect=2, timeout=120)
+    result = run_entry("deepprune leaderboard", tmp_path, "--out", tmp_path / "out", expect=2, timeout=120)
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert str(broken) in lines[0]  # the warning names the file

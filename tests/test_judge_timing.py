@@ -1,21 +1,20 @@
 """Judge time apart from generation time: ``judge_seconds`` / ``generation_seconds`` in metrics.json, and
-experiments/bench_clustering.py running several exported judges x {paper, fast} side by side."""
+benchmarks/bench_clustering.py running several exported judges x {paper, fast} side by side."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
-from trace_fixtures import write_toy_file
 
+from benchmarks import bench_clustering
 from deepprune.instantiate import build
 from deepprune.runner import run_prune
 from deepprune.training.export import export_judge
+from tests.helpers.traces import write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -53,13 +52,6 @@ def cross_encoder_judge(tmp_path_factory) -> Path:
     return export_untrained(tmp_path_factory.mktemp("cross_encoder"), "minilm")
 
 
-def load_bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_clustering", ROOT / "experiments" / "bench_clustering.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_metrics_keep_judge_time_apart_from_generation_time(tmp_path, toy):
     pruned = prune_metrics(tmp_path, toy, "deepprune", "method=deepprune", "judge=trained", f"judge.path={DEMO_JUDGE}")
     cons = prune_metrics(tmp_path, toy, "cons", "method=cons")
@@ -80,7 +72,7 @@ def test_bench_runs_two_judges_with_both_rules_against_cross_encoder_and_paper(
     out = tmp_path / "bench"
     judges = ["--judges", f"cross={cross_encoder_judge}", f"bi={bi_encoder_judge}"]
     argv = [*TOY, f"data.traces={toy}", "--out", str(out), *judges]
-    load_bench().main(argv)
+    bench_clustering.main(argv)
     printed = capsys.readouterr().out
     comparison = json.loads((out / "comparison.json").read_text())
     rows = comparison["rows"]
@@ -107,7 +99,7 @@ def test_bench_runs_two_judges_with_both_rules_against_cross_encoder_and_paper(
 
 def test_bench_with_the_judge_in_the_overrides_keeps_its_old_layout(tmp_path, toy):
     out = tmp_path / "bench"
-    load_bench().main([*TOY, f"data.traces={toy}", "judge=oracle", "--out", str(out)])
+    bench_clustering.main([*TOY, f"data.traces={toy}", "judge=oracle", "--out", str(out)])
     comparison = json.loads((out / "comparison.json").read_text())
     assert (out / "paper" / "metrics.json").exists() and (out / "fast" / "metrics.json").exists()
     assert comparison["reference"] == "oracle/paper" and list(comparison["rows"]) == ["oracle/paper", "oracle/fast"]
@@ -127,5 +119,5 @@ def test_bench_with_the_judge_in_the_overrides_keeps_its_old_layout(tmp_path, to
 )
 def test_bad_judges_argument_is_a_one_line_error(argv, message, tmp_path):
     with pytest.raises(ValueError, match=message) as err:
-        load_bench().main([*argv, "--out", str(tmp_path)])
+        bench_clustering.main([*argv, "--out", str(tmp_path)])
     assert "\n" not in str(err.value)

@@ -14,9 +14,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pytest
-from helpers.tables import table_rows
 
 from deepprune.report.leaderboard import declutter, load_runs, write_leaderboard
+from tests.helpers.tables import table_rows
 
 # Accuracy rises by 0.1 per doubling of tokens (the hand-made curve of tests/test_budget.py).
 CURVE = [

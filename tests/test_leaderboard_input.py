@@ -7,37 +7,26 @@ Table-driven: one row per input, with the exact message or figure it must give.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers.run_entry import run_entry
-from helpers.tables import table_rows
 
-import deepprune.cli
-from deepprune.cli import HINT, run_guarded
+import deepprune.commands.entry
+from deepprune.commands.entry import HINT, run_guarded
 from deepprune.report.leaderboard import load_runs, render_csv, render_markdown, write_leaderboard
+from tests.helpers.run_entry import run_entry
+from tests.helpers.tables import table_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DROP = object()  # in an override: remove the key from the metrics
 
 
-def load_script(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{name}_input_check", ROOT / "experiments" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # redundancy's dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-LEADERBOARD = load_script("leaderboard")
-SWEEP = load_script("sweep_summary")
-REDUNDANCY = load_script("redundancy")
+from deepprune.tools import leaderboard as LEADERBOARD  # noqa: E402, N812 - the tools, one name per table column
+from deepprune.tools import redundancy as REDUNDANCY  # noqa: E402, N812
+from deepprune.tools import sweep_summary as SWEEP  # noqa: E402, N812
 
 # A valid DeepPrune run; each row changes some of its fields.
 GOOD = {
@@ -328,7 +317,7 @@ def test_a_bad_command_line_is_one_error_line_and_exit_code_2(
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     # run_guarded's process-wide settings would outlive the test: keep pytest's signal handlers, restore logging's.
-    monkeypatch.setattr(deepprune.cli, "install_signal_handlers", lambda: None)
+    monkeypatch.setattr(deepprune.commands.entry, "install_signal_handlers", lambda: None)
     monkeypatch.setattr(logging, "raiseExceptions", logging.raiseExceptions)
     argv = [a.format(tmp=tmp_path) for a in args]
     with pytest.raises(SystemExit) as exit_info:
@@ -342,12 +331,12 @@ def test_a_bad_command_line_is_one_error_line_and_exit_code_2(
 # As users run them (subprocess): the scripts' own wiring turns the error into one line, not a traceback.
 SUBPROCESS = [
     (
-        "experiments/leaderboard.py",
+        "deepprune leaderboard",
         ["{tmp}/runs", "--out", "{tmp}/afile"],
         "--out {tmp}/afile: exists and is not a directory",
     ),
     (
-        "experiments/sweep_summary.py",
+        "deepprune sweep-summary",
         ["{tmp}/runs/bad"],
         "none of the given directories holds readable prune.py metrics",
     ),

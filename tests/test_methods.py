@@ -5,8 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.run_if import RunIf
-from trace_fixtures import make_problem, write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.tokenizer import TokenCounter
@@ -23,6 +21,8 @@ from deepprune.methods.deepconf import (
 )
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import run_problem
+from tests.helpers.run_if import RunIf
+from tests.helpers.traces import make_problem, write_toy_file
 
 CHECKER = AnswerChecker("answer_is", "string")
 

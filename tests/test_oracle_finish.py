@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from trace_fixtures import make_problem
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import write_problems
@@ -12,6 +11,7 @@ from deepprune.judges.base import Judge, Prefix
 from deepprune.judges.oracle import OracleJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepprune import DeepPruneMethod
+from tests.helpers.traces import make_problem
 
 CHECKER = AnswerChecker("answer_is", "string")
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from helpers.run_entry import entry_env
-from helpers.run_if import RunIf
+
+from tests.helpers.run_entry import entry_env
+from tests.helpers.run_if import RunIf
 
 ROOT = Path(__file__).resolve().parents[1]
 # The CPU preset with a short context for a fast start (as in test_shutdown.py).

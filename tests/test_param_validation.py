@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from trace_fixtures import write_toy_file
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.pairs import build_pairs
@@ -18,6 +17,7 @@ from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_method, build_truncation, run_eval_judge
+from tests.helpers.traces import write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 NAN, INF = math.nan, math.inf

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from helpers.run_if import RunIf
 
 from deepprune.data.truncation import FirstTokens
 from deepprune.judges.sbert import SbertJudge
@@ -17,6 +14,9 @@ from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_checker, build_engine
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.run_if import RunIf
 
 pytestmark = RunIf(requires_vllm=True)
 MAX_TOKENS = 40

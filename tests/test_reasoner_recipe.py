@@ -5,19 +5,13 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from helpers.run_entry import run_entry
-from helpers.run_if import RunIf
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-REPO = Path(__file__).resolve().parents[1]
-# The demo's recipe lives in experiments/demo (not in the package); its modules import each other as siblings.
-sys.path.insert(0, str(REPO / "experiments" / "demo"))
-from reasoner import (  # noqa: E402
+from experiments.demo.reasoner import (
     LengthGroupedBatches,
     ReasonerDataModule,
     build_model,
@@ -25,7 +19,11 @@ from reasoner import (  # noqa: E402
     collate_training,
     encode_problems,
 )
-from task import TaskConfig, extract_answer, format_prompt, generate_problems  # noqa: E402
+from experiments.demo.task import TaskConfig, extract_answer, format_prompt, generate_problems
+from tests.helpers.run_entry import run_entry
+from tests.helpers.run_if import RunIf
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_labels_cover_only_the_solution() -> None:
@@ -105,10 +103,10 @@ def test_entry_script_trains_and_exports_a_loadable_model(tmp_path: Path) -> Non
         f"output_dir={out}",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]
-    # The working directory is outside the repository: the package comes from PYTHONPATH.
+    # The working directory is outside the repository: the recipe comes from PYTHONPATH.
     pythonpath = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     run_entry(
-        "experiments/demo/train_reasoner.py", *overrides, cwd=tmp_path, env={"PYTHONPATH": pythonpath}, timeout=300
+        "-m experiments.demo.train_reasoner", *overrides, cwd=tmp_path, env={"PYTHONPATH": pythonpath}, timeout=300
     )
 
     with open(next((tmp_path / "run" / "logs").rglob("metrics.csv"))) as f:
@@ -132,7 +130,7 @@ def test_entry_script_trains_and_exports_a_loadable_model(tmp_path: Path) -> Non
 def test_shipped_reasoner_is_small_and_loads() -> None:
     path = REPO / "deepprune" / "assets" / "tiny_reasoner"
     if not (path / "model.safetensors").exists():
-        pytest.skip("tiny reasoner not exported yet (experiments/demo/train_reasoner.py)")
+        pytest.skip("tiny reasoner not exported yet (python -m experiments.demo.train_reasoner)")
     assert sum(p.stat().st_size for p in path.iterdir()) < 8 * 2**20
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
@@ -147,7 +145,7 @@ def test_shipped_reasoner_samples_boxed_answers_in_vllm(monkeypatch: pytest.Monk
 
     path = REPO / "deepprune" / "assets" / "tiny_reasoner"
     if not (path / "model.safetensors").exists():
-        pytest.skip("tiny reasoner not exported yet (experiments/demo/train_reasoner.py)")
+        pytest.skip("tiny reasoner not exported yet (python -m experiments.demo.train_reasoner)")
     llm = vllm.LLM(
         model=str(path),
         dtype="float32",

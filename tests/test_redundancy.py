@@ -1,31 +1,18 @@
-"""experiments/redundancy.py on a toy trace file whose figures can be worked out by hand."""
+"""deepprune redundancy on a toy trace file whose figures can be worked out by hand."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
-from trace_fixtures import make_problem, write_toy_file
 
 from deepprune.data.io import write_problems
 from deepprune.report.budget import interpolate_accuracy
+from deepprune.tools import redundancy
+from tests.helpers.traces import make_problem, write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("redundancy", ROOT / "experiments" / "redundancy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["redundancy"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-redundancy = load_script()
 
 
 @pytest.fixture(scope="module")

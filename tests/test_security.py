@@ -7,14 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers.run_entry import run_entry
-from trace_fixtures import write_toy_file
 
 from deepprune import asset_path
 from deepprune.engines.vllm_engine import resolve_model_path
 from deepprune.judges.sbert import SbertJudge
 from deepprune.judges.trained import TrainedJudge
 from deepprune.judges.zero_shot import ZeroShotJudge
+from tests.helpers.run_entry import run_entry
+from tests.helpers.traces import write_toy_file
 
 NOT_CACHED = "nonexistent-org/never-downloaded-model"
 

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import psutil
-from helpers.run_entry import entry_env
-from helpers.run_if import RunIf
 
 from deepprune.data.io import read_problems
+from tests.helpers.run_entry import entry_env
+from tests.helpers.run_if import RunIf
 
 ROOT = Path(__file__).resolve().parents[1]
 # The CPU preset (float32, eager, small KV cache, 32-token blocks) with a short context for a fast start.
@@ -67,7 +67,8 @@ def test_sigterm_stops_generate_and_its_engine_process(tmp_path):
 
 DEFERRED = """
 import os, signal, sys
-from deepprune.cli import deferred_interrupts, raise_if_interrupted, run_guarded
+from deepprune.commands.entry import run_guarded
+from deepprune.interrupts import deferred_interrupts, raise_if_interrupted
 
 def main():
     steps = []

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
-from trace_fixtures import write_toy_file
 
-from deepprune.cli import is_user_error, one_line
+from deepprune.commands.entry import is_user_error, one_line
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import FirstTokens
 from deepprune.judges.oracle import OracleJudge
 from deepprune.judges.trained import TrainedJudge
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import run_prune
+from tests.helpers.traces import write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_JUDGE = ROOT / "deepprune" / "assets" / "demo" / "judge"
@@ -97,7 +97,7 @@ def test_prune_run_with_the_oracle_fails_before_running_as_a_one_line_user_error
         cfg = compose("prune", [*overrides, f"data.traces={toy}"])
     with pytest.raises(ValueError) as err:
         run_prune(cfg, tmp_path / "run")
-    # prune.py prints a user error as "error: <one line>" and exits 2 (deepprune.cli).
+    # prune.py prints a user error as "error: <one line>" and exits 2 (deepprune.commands.entry).
     assert is_user_error(err.value) and one_line(err.value) == str(err.value)
     assert str(err.value).startswith("method.threshold=auto: judge=oracle records no training metrics")
     assert not (tmp_path / "run" / "metrics.json").exists()

@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.run_entry import run_entry
-from helpers_training import write_traces
 from omegaconf import OmegaConf
 from torchmetrics.functional.classification import binary_auroc
 
@@ -17,6 +15,8 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.base import Prefix
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.datamodule import run_test_examples
+from tests.helpers.run_entry import run_entry
+from tests.helpers.training import write_traces
 
 
 def roc_auc_score(labels, scores) -> float:
@@ -146,7 +146,7 @@ def test_qwen3_4b_without_weights_fails_fast(tmp_path, traces):
 
 
 def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
-    """experiments/judge_ablation.py: the acceptance run is also the ablation's focal+oversample cell."""
+    """deepprune judge-ablation: the acceptance run is also the ablation's focal+oversample cell."""
     out = tmp_path / "abl"
     tiny = [
         "data.val_fraction=0.25",
@@ -157,7 +157,7 @@ def test_judge_ablation_trains_each_cell_once_and_tabulates(tmp_path, traces):
         "logger=none",
     ]
     command = [
-        "experiments/judge_ablation.py",
+        "deepprune judge-ablation",
         "--traces",
         str(traces),
         "--out",

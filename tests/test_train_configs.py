@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from helpers.configs import compose_entry
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from peft import LoraConfig
@@ -20,6 +19,7 @@ from deepprune.judges.models import DecoderJudgeModel, EncoderJudgeModel
 from deepprune.training.progress import ProgressLog
 from deepprune.training.run import build_callbacks, build_loggers, build_trainer
 from deepprune.training.sampler import OversamplingSampler
+from tests.helpers.configs import compose_entry
 
 
 def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_entry import run_entry
-from trace_fixtures import make_problem
 
 from deepprune import asset_path
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import read_problems
 from deepprune.runner import run_eval_judge, run_prune
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_entry import run_entry
+from tests.helpers.traces import make_problem
 
 TOY = ["data.traces={tmp}/t.jsonl", "benchmark=last_letters"]
 MATH = ["data.traces={tmp}/t.jsonl", "benchmark=math"]

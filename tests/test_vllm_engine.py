@@ -7,14 +7,14 @@ import gc
 
 import numpy as np
 import pytest
-from helpers.configs import compose_entry
-from helpers.run_if import RunIf
 
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, ProblemSpec
 from deepprune.engines.replay import first_window_below
 from deepprune.instantiate import build
+from tests.helpers.configs import compose_entry
+from tests.helpers.run_if import RunIf
 
 # deepprune.engines.vllm_engine imports vLLM: the tests import it themselves, so the module is collected (and
 # skipped with a reason) where vLLM is missing.

@@ -1,7 +1,7 @@
 """Streaming reads and atomic writes of trace datasets (JSONL, JSONL.gz, Parquet).
 
 Files are read one problem at a time so a 512-trace x 10k-token file with confidences replays in
-bounded memory (peak about 3x the largest record's size on disk, see ``experiments/bench_io.py``).
+bounded memory (peak about 3x the largest record's size on disk, see ``benchmarks/bench_io.py``).
 Malformed records raise :class:`TraceFormatError` naming file, line and field, or, with
 ``on_error="skip"``, are logged and counted in :class:`ReadStats` (never dropped silently). Besides the
 per-record checks of :func:`~deepprune.data.schema.problem_from_record`, a file is checked for

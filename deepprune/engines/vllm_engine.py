@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any
 
-from deepprune.cli import deferred_interrupts, raise_if_interrupted
 from deepprune.config_checks import check_int, check_range, remote_code_refusal_names
 from deepprune.data.benchmarks import BenchmarkProblem
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
 from deepprune.engines.logits_processors import CONF_STOP, WORDS_STOP, MarkerCounter
+from deepprune.interrupts import deferred_interrupts, raise_if_interrupted
 from deepprune.models import check_custom_code
 from deepprune.models import resolve_model_path as resolve_local_model
 

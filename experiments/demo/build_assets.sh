@@ -81,7 +81,7 @@ PY
 # Check 3: voting still pays beyond DeepPrune's budget on the evaluation traces (not a flat cons@n curve).
 python prune.py +experiment=demo method=cons method.n="$N" method.curve=true data.traces="$WORK/traces_eval.jsonl.gz" \
   data.tokenizer="$REASONER" hydra.run.dir="$WORK/cons_check"
-python experiments/demo/check_curve.py "$WORK/cons_check/metrics.json" "$WORK/prune_check/metrics.json" \
+python -m experiments.demo.check_curve "$WORK/cons_check/metrics.json" "$WORK/prune_check/metrics.json" \
   --min-rise "$MIN_RISE"
 
 # Ship: every file is staged next to its destination, then swapped in.

@@ -1,6 +1,6 @@
 """Build check: voting must still pay beyond DeepPrune's budget on the demo's evaluation traces.
 
-    python experiments/demo/check_curve.py CONS_METRICS DEEPPRUNE_METRICS [--min-rise 0.06]
+    python -m experiments.demo.check_curve CONS_METRICS DEEPPRUNE_METRICS [--min-rise 0.06]
 
 Reads a cons run with its cons@n curve (``method.curve=true``) and a DeepPrune run on the same traces; exits 1
 (naming the figures) when the curve rises by less than ``--min-rise`` from DeepPrune's tokens to cons@N: on a flat
@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from deepprune.cli import run_guarded
+from deepprune.commands.entry import run_guarded
 from deepprune.report.budget import interpolate_accuracy, rise_beyond
 
 

@@ -1,6 +1,6 @@
 """Write the demo benchmark: problems of the held-out ``train`` / ``test`` splits of the synthetic task.
 
-    python experiments/demo/make_benchmark.py            # deepprune/assets/demo_benchmark/{train,test}.jsonl
+    python -m experiments.demo.make_benchmark            # deepprune/assets/demo_benchmark/{train,test}.jsonl
 
 Same record format as the real benchmarks (``index``, ``question``, ``true_answer``). The reasoner never
 trains on these splits (see ``task.SPLIT_BUCKETS``).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from task import TaskConfig, benchmark_rows, generate_problems, write_jsonl_atomic
+from experiments.demo.task import TaskConfig, benchmark_rows, generate_problems, write_jsonl_atomic
 
 
 def main() -> None:

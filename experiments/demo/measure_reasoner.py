@@ -1,6 +1,6 @@
 """Measure the demo reasoner with the real vLLM engine: N samples at T=1.0 per benchmark problem.
 
-    python experiments/demo/measure_reasoner.py [--num-problems 50 --n 64]
+    python -m experiments.demo.measure_reasoner [--num-problems 50 --n 64]
 
 Prints per-trace accuracy, cons@N and pass@N, the fraction of answered trace pairs that agree, and how
 often two traces share their first third for same-answer vs different-answer pairs (exact tokens, and
@@ -24,8 +24,9 @@ from pathlib import Path
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
-from task import extract_answer, format_prompt  # noqa: E402
 from vllm import LLM, SamplingParams  # noqa: E402
+
+from experiments.demo.task import extract_answer, format_prompt  # noqa: E402
 
 _NUMBER = re.compile(r"\d+")
 

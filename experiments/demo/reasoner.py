@@ -27,7 +27,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from task import (
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from torch.utils.data import DataLoader, Dataset, Sampler
+from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
+
+from deepprune.config_checks import check_int, check_range
+from deepprune.data.io import claim_output_dir
+from deepprune.models import tiny_qwen3
+from experiments.demo.task import (
     SOLUTION_HEADER,
     Problem,
     TaskConfig,
@@ -37,13 +44,6 @@ from task import (
     generate_problems,
     template_corpus,
 )
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-from torch.utils.data import DataLoader, Dataset, Sampler
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
-
-from deepprune.config_checks import check_int, check_range
-from deepprune.data.io import claim_output_dir
-from deepprune.models import tiny_qwen3
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 

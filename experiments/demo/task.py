@@ -23,9 +23,9 @@ construction and any generator (any seed, any difficulty) respects them:
 * ``val``: problems used to select the reasoner checkpoint,
 * ``train`` / ``test``: the demo benchmark (judge training / evaluation), never seen by the reasoner.
 
-The demo's recipe, not part of the package: the scripts next to this file import it (and ``reasoner.py``)
-as sibling modules, since Python puts a script's own directory first on ``sys.path``. The package reads
-only the problems it writes (``benchmark=demo``), whose boxed answers the generic checker extracts.
+The demo's recipe, not part of the package (run from the repository root: ``python -m experiments.demo.<script>``).
+The package reads only the problems it writes (``benchmark=demo``), whose boxed answers the generic checker
+extracts.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Train the demo's tiny reasoner from scratch and export the selected checkpoint.
 
-python experiments/demo/train_reasoner.py                      # writes deepprune/assets/tiny_reasoner
-python experiments/demo/train_reasoner.py trainer.max_steps=3 output_dir=/tmp/reasoner
+python -m experiments.demo.train_reasoner                      # writes deepprune/assets/tiny_reasoner
+python -m experiments.demo.train_reasoner trainer.max_steps=3 output_dir=/tmp/reasoner
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
-from reasoner import ReasonerModule, build_tokenizer, save_reasoner
+
+from experiments.demo.reasoner import ReasonerModule, build_tokenizer, save_reasoner
 
 
 @hydra.main(config_path="conf", config_name="reasoner", version_base=None)

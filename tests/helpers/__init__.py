@@ -1,2 +1,3 @@
-"""Shared test infrastructure: running entry scripts (:mod:`helpers.run_entry`), skipping on missing
-hardware or packages (:mod:`helpers.run_if`) and composing the entry configs (:mod:`helpers.configs`)."""
+"""The tests' one helpers home: running commands (:mod:`.run_entry`), skipping on missing hardware or packages
+(:mod:`.run_if`), composing the entry configs (:mod:`.configs`), trace-file fixtures (:mod:`.traces`), training
+fixtures and the tiny judge backbone (:mod:`.training`), and reading printed tables (:mod:`.tables`)."""

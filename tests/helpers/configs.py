@@ -8,7 +8,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from helpers.run_entry import ROOT
+from tests.helpers.run_entry import ROOT
 
 CONF = ROOT / "conf"
 

@@ -1,5 +1,5 @@
-"""Run an entry script as users run it: ``python prune.py ...`` (or train.py, generate.py, demo.py, eval_judge.py,
-experiments/*.py) in a subprocess of this interpreter, offline, with a timeout.
+"""Run a command as users run it: ``deepprune leaderboard ...``, or a root script (``python prune.py ...``, a
+recipe or benchmark script) in a subprocess of this interpreter, offline, with a timeout.
 
 One runner for every test instead of a copy per file: the environment is the same everywhere, and a failing or
 hanging run reports the command with the tails of its stdout and stderr.
@@ -58,14 +58,22 @@ def run_entry(
     cwd: str | os.PathLike[str] = ROOT,
     env: Mapping[str, str | None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``script`` (relative to the repository root, or absolute) with ``args``; return the finished process.
+    """Run ``script`` with ``args``; return the finished process.
+
+    ``script``: ``"deepprune COMMAND"`` (the console script, run as ``python -m deepprune COMMAND``), ``"-m MODULE"``
+    (e.g. a recipe script) or a file path (relative to the repository root, or absolute).
 
     ``expect`` is the exit code the test needs (``None``: the caller checks it); any other code fails the test
     with the tails of stdout and stderr, as does running past ``timeout`` seconds.
     """
-    path = Path(script) if Path(script).is_absolute() else ROOT / script
-    command = [sys.executable, str(path), *map(str, args)]
-    shown = " ".join([Path(path).name, *map(str, args)])
+    if str(script).startswith(("deepprune ", "-m ")):
+        module = str(script).removeprefix("-m ").split()
+        command = [sys.executable, "-m", *module, *map(str, args)]
+        shown = " ".join([str(script), *map(str, args)])
+    else:
+        path = Path(script) if Path(script).is_absolute() else ROOT / script
+        command = [sys.executable, str(path), *map(str, args)]
+        shown = " ".join([Path(path).name, *map(str, args)])
     try:
         result = subprocess.run(
             command, cwd=cwd, env=entry_env(env), capture_output=True, text=True, timeout=timeout, check=False

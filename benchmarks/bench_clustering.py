@@ -1,12 +1,12 @@
 """DeepPrune's clustering rules side by side: ``method.compare=paper`` vs ``method.compare=fast``, for one judge or
 several.
 
-    python experiments/bench_clustering.py data.traces=FILE benchmark=last_letters judge=oracle truncation.k=16
-    python experiments/bench_clustering.py +experiment=demo                     # the demo traces and judge
-    python experiments/bench_clustering.py +experiment=demo judge=oracle
-    python experiments/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math judge=oracle \\
+    python benchmarks/bench_clustering.py data.traces=FILE benchmark=last_letters judge=oracle truncation.k=16
+    python benchmarks/bench_clustering.py +experiment=demo                     # the demo traces and judge
+    python benchmarks/bench_clustering.py +experiment=demo judge=oracle
+    python benchmarks/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math judge=oracle \\
         truncation.k=32 data.limit=300
-    python experiments/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math truncation.k=32 \\
+    python benchmarks/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math truncation.k=32 \\
         method.threshold=auto --judges cross=CROSS_RUN/judge bi=BI_RUN/judge
 
 The arguments are ``prune.py`` overrides (``judge=trained judge.path=RUN_DIR/judge`` for a trained judge).
@@ -242,6 +242,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from deepprune.cli import run_guarded
+    from deepprune.commands.entry import run_guarded
 
     sys.exit(run_guarded(main))

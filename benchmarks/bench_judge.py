@@ -1,6 +1,6 @@
 """Throughput of the trained MiniLM judge on CPU: training pairs/s, batched vs per-pair inference, peak memory.
 
-    python experiments/bench_judge.py [--traces FILE] [--k 64] [--pairs 128] [--batch-size 64] [--train-steps 4]
+    python benchmarks/bench_judge.py [--traces FILE] [--k 64] [--pairs 128] [--batch-size 64] [--train-steps 4]
         [--threads N]
 
 Pairs come from a trace file (default: the ESC last-letters dev file when present, else generated
@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 
 import torch
+from deepprune.conf import CONFIG_DIR
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from deepprune import asset_path
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import read_problems
 from deepprune.data.pairs import build_pairs
@@ -32,16 +34,12 @@ from deepprune.judges.models import EncoderJudgeModel
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.export import export_judge
 
-DEV = Path("/work/shared/data/traces/esc_last_letters_gpt35_dev.jsonl")
-REPO = Path(__file__).resolve().parents[1]
-
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def load_pairs(traces: Path, k: int, count: int) -> list:
-    checker = AnswerChecker("answer_is", "string")
+def load_pairs(traces: Path, k: int, count: int, checker: AnswerChecker) -> list:
     problems = list(read_problems(traces, extract_answer=checker.extract))
     examples = build_pairs(problems, Truncator(FirstTokens(k), TokenCounter()), checker, pairs_per_problem=16)
     return examples[:count]
@@ -49,7 +47,7 @@ def load_pairs(traces: Path, k: int, count: int) -> list:
 
 def judge_model(lora: bool) -> EncoderJudgeModel:
     """``conf/judge/minilm.yaml``'s model, with its LoRA or fully fine-tuned."""
-    judge = OmegaConf.load(REPO / "conf" / "judge" / "minilm.yaml")
+    judge = OmegaConf.load(CONFIG_DIR / "judge" / "minilm.yaml")
     if not lora:
         judge.lora = None
     return instantiate(judge)
@@ -58,7 +56,7 @@ def judge_model(lora: bool) -> EncoderJudgeModel:
 def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> float:
     """Pairs/s of forward + backward + AdamW step (the work of a Lightning training step)."""
     model = judge_model(lora).train()
-    loss_fn = instantiate(OmegaConf.load(REPO / "conf" / "loss" / "focal.yaml"))
+    loss_fn = instantiate(OmegaConf.load(CONFIG_DIR / "loss" / "focal.yaml"))
     collate = model.collator()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     batches = [
@@ -79,7 +77,7 @@ def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> f
 
 def bench_inference(examples: list, batch_size: int) -> tuple[float, float]:
     """Pairs/s of TrainedJudge.score: one call with all pairs (batched) vs one call per pair."""
-    judge_cfg = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "judge" / "minilm.yaml"))
+    judge_cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "judge" / "minilm.yaml"))
     with tempfile.TemporaryDirectory() as tmp:
         export_judge(judge_model(lora=True), judge_cfg, FirstTokens(64), tmp)
         judge = TrainedJudge(str(Path(tmp) / "judge"), batch_size=batch_size, device="cpu", trust_remote_code=False)
@@ -98,7 +96,9 @@ def bench_inference(examples: list, batch_size: int) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--traces", type=Path, default=DEV if DEV.exists() else None)
+    parser.add_argument("--traces", type=Path, help="a trace file (default: the demo's shipped training traces)")
+    parser.add_argument("--extractor", default="boxed", help="answer extractor of the traces (last letters: answer_is)")
+    parser.add_argument("--equivalence", default="math", help="answer equivalence (last letters: string)")
     parser.add_argument("--k", type=int, default=64)
     parser.add_argument("--pairs", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -108,13 +108,13 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    traces = args.traces
-    if traces is None:
-        sys.path.insert(0, str(REPO / "tests"))
-        from helpers_training import write_traces
-
-        traces = write_traces(Path(tempfile.mkdtemp()) / "traces.jsonl", num_problems=40, traces_per_problem=10)
-    examples = load_pairs(traces, args.k, max(args.pairs, args.train_batch_size * (args.train_steps + 1)))
+    traces = args.traces or asset_path("demo/traces_train.jsonl.gz")
+    examples = load_pairs(
+        traces,
+        args.k,
+        checker=AnswerChecker(args.extractor, args.equivalence),
+        count=max(args.pairs, args.train_batch_size * (args.train_steps + 1)),
+    )
     print(
         f"CPU threads: {torch.get_num_threads()}, load average: {os.getloadavg()[0]:.1f}, pairs from {traces}, "
         f"k={args.k}"

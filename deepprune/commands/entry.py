@@ -1,4 +1,4 @@
-"""What every entry script shares: one-line user errors and a clean shutdown on SIGTERM/SIGINT.
+"""What every command shares: one-line user errors and a clean shutdown on SIGTERM/SIGINT.
 
 An expected user error (bad file, bad config value, missing weights, unwritable run directory) prints::
 
@@ -8,8 +8,8 @@ An expected user error (bad file, bad config value, missing weights, unwritable 
 on stderr and exits with code 2; anything else keeps its traceback. ``HYDRA_FULL_ERROR=1`` shows the full
 traceback for user errors too. SIGTERM is turned into ``KeyboardInterrupt`` like SIGINT, so ``finally``
 blocks run (the vLLM engine and its worker processes are shut down, finished output stays on disk); code
-that must not be interrupted mid-way holds the signal back with :func:`deferred_interrupts`. A second
-signal kills as usual.
+that must not be interrupted mid-way holds the signal back with
+:func:`deepprune.interrupts.deferred_interrupts`. A second signal kills as usual.
 
 Hydra prints its own report for errors raised inside ``@hydra.main`` unless ``HYDRA_FULL_ERROR`` is set:
 :func:`entry` sets it while Hydra runs so that every error reaches this module, and unsets it for the
@@ -24,14 +24,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
+
+from deepprune.interrupts import install_signal_handlers
 
 log = logging.getLogger(__name__)
 
@@ -91,53 +91,6 @@ class _State:
     task_started = False
 
 
-class _Signals:
-    """Interrupt bookkeeping: how deep inside :func:`deferred_interrupts` we are, and a signal held back."""
-
-    deferring = 0
-    pending: str | None = None
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    # One clean shutdown per process: a second SIGTERM/SIGINT gets the default behaviour (kill).
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    name = signal.Signals(signum).name
-    if _Signals.deferring:
-        _Signals.pending = name
-        return
-    raise KeyboardInterrupt(name)
-
-
-def install_signal_handlers() -> None:
-    """SIGTERM (and SIGINT) raise ``KeyboardInterrupt`` in the main thread, so ``finally`` blocks run."""
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-
-
-def raise_if_interrupted() -> None:
-    """Raise the ``KeyboardInterrupt`` of a signal held back by :func:`deferred_interrupts`, if any."""
-    if _Signals.pending is not None:
-        name, _Signals.pending = _Signals.pending, None
-        raise KeyboardInterrupt(name)
-
-
-@contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold SIGTERM/SIGINT back inside the block; they are raised by :func:`raise_if_interrupted` or on exit.
-
-    For code that must not be interrupted at an arbitrary bytecode: vLLM's engine step holds queue locks
-    that an exception raised inside it leaves taken, after which its own cleanup deadlocks.
-    """
-    _Signals.deferring += 1
-    try:
-        yield
-    finally:
-        _Signals.deferring -= 1
-    if not _Signals.deferring:
-        raise_if_interrupted()
-
-
 def exit_with_user_error(err: BaseException, prefix: str = "") -> NoReturn:
     print(f"error: {prefix}{one_line(err)}", file=sys.stderr)
     print(HINT, file=sys.stderr)
@@ -176,10 +129,16 @@ def run_guarded(
         exit_with_user_error(err, prefix)
 
 
-def entry(config_name: str, config_path: str = "conf") -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
-    """``@hydra.main`` for the entry scripts, with :func:`run_guarded`'s error and signal handling.
+# The Hydra configs: the repository's conf/, shipped inside the package as deepprune.conf (see pyproject.toml).
+CONFIG_PATH = "pkg://deepprune.conf"
 
-    Usage (``config_path`` is relative to the script, as for ``hydra.main``)::
+
+def entry(
+    config_name: str, config_path: str = CONFIG_PATH
+) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """``@hydra.main`` for the commands, with :func:`run_guarded`'s error and signal handling.
+
+    Usage (``config_path`` as for ``hydra.main``; default: the package's configs)::
 
         @entry("prune")
         def main(cfg: DictConfig) -> None: ...
@@ -195,7 +154,7 @@ def entry(config_name: str, config_path: str = "conf") -> Callable[[Callable[[Di
     from hydra.types import RunMode
 
     def decorate(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
-        @functools.wraps(task)  # Hydra finds the script (and so config_path) through __wrapped__
+        @functools.wraps(task)  # Hydra names the job after the task's file, found through __wrapped__
         def job(cfg: DictConfig) -> Any:
             _State.task_started = True
             hydra_set = os.environ.pop(FULL_ERROR, None)
@@ -242,3 +201,9 @@ def _restore_full_error() -> None:
         os.environ.pop(FULL_ERROR, None)
     else:
         os.environ[FULL_ERROR] = _State.user_full_error
+
+
+def run_tool(main: Callable[[], Any]) -> Any:
+    """A ``--flags`` tool's ``main`` with warnings on stderr and :func:`run_guarded`'s error handling."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    return run_guarded(main)

@@ -1,6 +1,6 @@
 """Live wall-clock of DeepPrune against majority voting, side by side in one run, on the demo's tiny reasoner.
 
-    python experiments/bench_live.py [--problems 10] [--n 64] [--engine vllm_cpu] [--out DIR]
+    python benchmarks/bench_live.py [--problems 10] [--n 64] [--engine vllm_cpu] [--out DIR]
 
 Runs, live through vLLM (``engine=vllm_cpu``; ``vllm`` on a GPU) on the first ``--problems`` problems of the demo's
 test split: cons@n (``--n`` traces), DeepPrune with the shipped judge (the demo's settings), then cons@m with m
@@ -19,7 +19,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 
-from deepprune.cli import run_guarded
+from deepprune.commands.entry import run_guarded
 from deepprune.config_checks import check_int
 from deepprune.data.io import atomic_write_json
 from deepprune.runner import run_prune

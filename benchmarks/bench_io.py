@@ -1,7 +1,7 @@
 """Reading one large trace record: time and peak memory of ``read_problems``.
 
-    python experiments/bench_io.py                       # 512 traces x 25k tokens (~97 MB on one line)
-    python experiments/bench_io.py --traces 64 --tokens 4000
+    python benchmarks/bench_io.py                       # 512 traces x 25k tokens (~97 MB on one line)
+    python benchmarks/bench_io.py --traces 64 --tokens 4000
 
 Writes a synthetic one-record JSONL (text plus per-token confidences with two decimals, like
 ``generate.py confs_digits=2``), then reads it in a fresh child process and prints the read time, the

@@ -1,11 +1,11 @@
 """Render the leaderboard from run directories.
 
-    python experiments/leaderboard.py RUN_DIR... [--out DIR]
+    deepprune leaderboard RUN_DIR... [--out DIR]
 
 Writes DIR/leaderboard.md (least tokens bold, best accuracy underlined), DIR/leaderboard.csv and
 DIR/pareto.png; prints the Markdown table.
 
-Include a cons run with its cons@n curve (``python prune.py method=cons method.curve=true ...`` on the same
+Include a cons run with its cons@n curve (``deepprune prune method=cons method.curve=true ...`` on the same
 traces) to compare every method at equal budget: ``Δacc@budget`` (accuracy minus the curve's at the same
 tokens) and ``tokens vs matched cons`` (tokens ÷ those of the cheapest cons@n as accurate, within 0.5 pt);
 the plot then draws the curve, and a DeepPrune run with ``judge=oracle`` as the ceiling any judge can reach.
@@ -16,15 +16,17 @@ token pruned; "–" when there is no cons run to compare with or the row saved n
 """
 
 import argparse
-import logging
+import sys
 from collections.abc import Sequence
 
-from deepprune.cli import run_guarded
+from deepprune.commands.entry import run_tool
 from deepprune.report.leaderboard import check_output_dir, write_leaderboard
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="deepprune leaderboard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("runs", nargs="+", help="prune.py run directories (searched recursively for metrics.json)")
     parser.add_argument("--out", default="outputs/leaderboard", help="where the table and plot go")
     args = parser.parse_args(argv)
@@ -34,5 +36,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    run_guarded(main)
+    sys.exit(run_tool(main))

@@ -1,7 +1,7 @@
 """Replay benchmark: throughput with the SBERT judge, and peak memory on a large synthetic file.
 
-    python experiments/bench_replay.py --dev ../shared/data/traces/esc_last_letters_gpt35_dev.jsonl
-    python experiments/bench_replay.py --skip-dev --problems 30 --traces 512 --tokens 10000   # the 2 GB check
+    python benchmarks/bench_replay.py --dev ../shared/data/traces/esc_last_letters_gpt35_dev.jsonl
+    python benchmarks/bench_replay.py --skip-dev --problems 30 --traces 512 --tokens 10000   # the 2 GB check
 
 1. Replays ``method=deepprune judge=sbert`` and ``method=cons`` on the dev file and prints problems/s
    for each, side by side.

@@ -1,7 +1,7 @@
 """Live-engine benchmark: cons vs DeepPrune on vLLM (tiny model on CPU by default).
 
     VLLM_ENABLE_V1_MULTIPROCESSING=0 VLLM_CPU_KVCACHE_SPACE=1 \
-        python experiments/bench_engine.py --problems 2 --n 16 --max-tokens 64
+        python benchmarks/bench_engine.py --problems 2 --n 16 --max-tokens 64
 
 Both methods share one in-process engine and run the same problems. Printed per method: wall time,
 tokens generated, generated tokens/s over the whole run, the judge's share of wall time (DeepPrune)
@@ -15,7 +15,6 @@ import argparse
 import os
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,13 +22,13 @@ import numpy as np
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
+from deepprune.conf import CONFIG_DIR  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from deepprune.engines.base import End  # noqa: E402
 from deepprune.judges.base import Judge, Prefix  # noqa: E402
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 CPU = [
     "engine.dtype=float32",
     "engine.enforce_eager=true",
@@ -66,9 +65,9 @@ class TimedJudge:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="tiny_test")
-    parser.add_argument("--benchmark", default="aime24")
-    parser.add_argument("--benchmark-path", default=str(ROOT.parent / "shared/data/benchmarks/aime24.jsonl"))
+    parser.add_argument("--model", default="tiny_reasoner")
+    parser.add_argument("--benchmark", default="demo", help="a conf/benchmark option (demo: the shipped problems)")
+    parser.add_argument("--benchmark-path", default=None, help="the benchmark's file (default: the config's)")
     parser.add_argument("--problems", type=int, default=2)
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
@@ -83,7 +82,7 @@ def main() -> None:
         f"model={args.model}",
         f"model.max_tokens={args.max_tokens}",
         f"benchmark={args.benchmark}",
-        f"benchmark.path={args.benchmark_path}",
+        *([f"benchmark.path={args.benchmark_path}"] if args.benchmark_path else []),
         f"benchmark.limit={args.problems}",
         f"judge={args.judge}",
         "truncation=first_tokens",
@@ -91,7 +90,7 @@ def main() -> None:
         *(CPU if args.cpu else []),
         *args.overrides,
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         configs = {m: compose("prune", [*base, f"method={m}", f"method.n={args.n}"]) for m in ("cons", "deepprune")}
     cfg = configs["cons"]
     checker = build_checker(cfg)

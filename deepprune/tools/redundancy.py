@@ -1,6 +1,6 @@
 """How redundant are parallel traces, and how much do their prefixes tell? (budget-matched view)
 
-    python experiments/redundancy.py FILE... --out DIR [--k 16 32 64] [--benchmark last_letters|aime24|...]
+    deepprune redundancy FILE... --out DIR [--k 16 32 64] [--benchmark last_letters|aime24|...]
         [--pairs 64] [--subsamples 10] [--seed 0] [--tokenizer PATH] [--on-error raise|skip]
         [--override method.threshold=0.5 ...]
 
@@ -46,6 +46,8 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.classification import binary_auroc
 from tqdm.auto import tqdm
 
+from deepprune.commands.entry import run_tool
+from deepprune.conf import CONFIG_DIR
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import atomic_write_json, atomic_write_text, read_problems
 from deepprune.data.pairs import build_pairs
@@ -62,8 +64,6 @@ from deepprune.report.leaderboard import check_output_dir, refuse_overwriting_in
 from deepprune.report.provenance import run_inputs
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation, run_problem
 
-ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
 log = logging.getLogger("redundancy")
 
 
@@ -101,8 +101,8 @@ class FileStats:
 
 def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
     """``prune.py``'s config for DeepPrune with the oracle judge on ``benchmark`` (plus ``--override``s)."""
-    if not (CONF / "benchmark" / f"{benchmark}.yaml").exists():
-        known = sorted(p.stem for p in (CONF / "benchmark").glob("*.yaml"))
+    if not (CONFIG_DIR / "benchmark" / f"{benchmark}.yaml").exists():
+        known = sorted(p.stem for p in (CONFIG_DIR / "benchmark").glob("*.yaml"))
         raise ValueError(f"no benchmark config conf/benchmark/{benchmark}.yaml (known: {', '.join(known)})")
     overrides = [
         "method=deepprune",
@@ -117,7 +117,7 @@ def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
         f"data.on_error={args.on_error}",
         *args.override,
     ]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("prune", overrides)
     # Paths are set here, not as overrides: a path may hold characters the override grammar reserves.
     cfg.data.tokenizer = args.tokenizer
@@ -416,7 +416,9 @@ def output_names(paths: Sequence[Path]) -> list[str]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="deepprune redundancy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("files", nargs="+", type=Path, help="trace files (one model x benchmark each)")
     parser.add_argument("--out", type=Path, required=True, help="output directory")
     parser.add_argument("--k", type=int, nargs="*", default=[16, 32, 64], help="prefix lengths (truncation.k)")
@@ -478,6 +480,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from deepprune.cli import run_guarded
-
-    sys.exit(run_guarded(lambda: main()))
+    sys.exit(run_tool(main))

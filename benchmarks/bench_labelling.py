@@ -1,8 +1,8 @@
 """Time the answer labelling of a trace file, without the on-disk memo (a fresh machine's cost).
 
-    python experiments/bench_labelling.py /work/shared/data/traces/math_gpt35_dev.jsonl.gz
-    python experiments/bench_labelling.py FILE --workers 2
-    python experiments/bench_labelling.py FILE --limit 500 --extractor boxed --equivalence math
+    python benchmarks/bench_labelling.py /work/shared/data/traces/math_gpt35_dev.jsonl.gz
+    python benchmarks/bench_labelling.py FILE --workers 2
+    python benchmarks/bench_labelling.py FILE --limit 500 --extractor boxed --equivalence math
 
 Labels every problem as judge training does (``label_problems``, which ``build_pairs`` calls: one
 ``AnswerChecker.group`` per problem over its answered traces) with ``DEEPPRUNE_ANSWER_CACHE=off``, in one

@@ -1,7 +1,7 @@
 """Write the problems of one split of a finished train.py run to a trace file, for prune.py replay on them.
 
-    python experiments/heldout.py RUN_DIR OUT.jsonl.gz [--split test] [--limit N]
-    python prune.py data.traces=OUT.jsonl.gz benchmark=math method=deepprune judge=trained judge.path=RUN_DIR/judge
+    deepprune heldout RUN_DIR OUT.jsonl.gz [--split test] [--limit N]
+    deepprune prune data.traces=OUT.jsonl.gz benchmark=math method=deepprune judge=trained judge.path=RUN_DIR/judge
 
 The split is rebuilt from the run's saved config (``RUN_DIR/.hydra/config.yaml``: same files, fractions, groups and
 seeds as training used), so end-to-end figures are measured on problems the judge never saw.
@@ -11,22 +11,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from deepprune.commands.entry import run_tool
 from deepprune.data.io import read_problems, write_problems
 from deepprune.instantiate import build
 from deepprune.training.datamodule import split_problems
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="deepprune heldout", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path, help="a train.py run directory")
     parser.add_argument("out", type=Path, help="trace file to write (.jsonl, .jsonl.gz or .parquet)")
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
     parser.add_argument("--limit", type=int, default=None, help="only the first N problems of the split")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     config = args.run_dir / ".hydra" / "config.yaml"
     if not config.is_file():
         parser.error(f"{config} not found: RUN_DIR must be a train.py run directory")
@@ -43,4 +47,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

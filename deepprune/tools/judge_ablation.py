@@ -1,10 +1,10 @@
 """Judge quality on unseen problems: trained judge vs prefix heuristics, and the paper's ablations.
 
     # train the grid (skips runs that already have metrics.json), then print the table
-    python experiments/judge_ablation.py --traces FILE --out DIR --grid acceptance k ablation \
+    deepprune judge-ablation --traces FILE --out DIR --grid acceptance k ablation \
         [--pairs 64] [--ablation-k 64] [--seeds 0 1] [--override trainer.threads=1 ...]
     # only tabulate finished train.py runs
-    python experiments/judge_ablation.py --runs DIR1 DIR2 ...
+    deepprune judge-ablation --runs DIR1 DIR2 ...
 
 Every run holds out ``data.test_fraction=0.2`` of the file's problems as test (split by problem, seeded:
 all runs share the same test problems). For each run the heuristics are scored on exactly that run's
@@ -21,6 +21,7 @@ import itertools
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics.functional.classification import binary_auroc, binary_roc
 
+from deepprune.commands.entry import run_tool
 from deepprune.data.io import atomic_write_json
 from deepprune.judges.base import Prefix
 from deepprune.judges.sbert import SbertJudge
 from deepprune.report.judge_metrics import save_figure, tnr_at_fnr
 from deepprune.training.datamodule import run_test_examples
 
-REPO = Path(__file__).resolve().parents[1]
 COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "trainer.enable_progress_bar=false"]
 # (loss, sampler, k) cells. A run directory is named after its cell, so a cell shared by two grids (focal +
 # oversampling at k=64 is both the acceptance run and the ablation's reference) is trained once.
@@ -76,14 +77,15 @@ def train_run(run_dir: Path, traces: Path, overrides: list[str]) -> None:
         "-n",
         "5",
         sys.executable,
-        "train.py",
+        "-m",
+        "deepprune.commands.train",
         f"data.train={traces}",
         *COMMON,
         *overrides,
         f"hydra.run.dir={run_dir}",
     ]
     print("[train]", " ".join(command), flush=True)
-    subprocess.run(command, cwd=REPO, check=True)
+    subprocess.run(command, check=True)
 
 
 def auroc_tnr(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
@@ -104,8 +106,10 @@ def heuristics(cfg: DictConfig, sbert: SbertJudge) -> tuple[dict[str, tuple[floa
     return results, len(examples)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="deepprune judge-ablation", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--traces", type=Path)
     parser.add_argument("--out", type=Path, default=Path("outputs/judge_ablation"))
     parser.add_argument("--grid", nargs="*", default=[], choices=["acceptance", "k", "ablation"])
@@ -120,7 +124,7 @@ def main() -> int:
     )
     parser.add_argument("--runs", nargs="*", type=Path, default=[])
     parser.add_argument("--override", action="append", default=[], help="train.py override for every trained run")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = list(args.runs)
     if args.grid and args.traces is None:
         parser.error("--grid needs --traces")
@@ -228,4 +232,4 @@ def plot_auroc(rows: list[dict], path: Path) -> Path:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -1,0 +1,1 @@
+"""Developer benchmarks and acceptance gates (see benchmarks/README.md); run from the repository root."""

@@ -1,0 +1,1 @@
+"""``deepprune serve``: an OpenAI-compatible server doing pruned self-consistency per request."""
