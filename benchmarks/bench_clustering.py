@@ -2,8 +2,8 @@
 several.
 
     python benchmarks/bench_clustering.py data.traces=FILE benchmark=last_letters judge=oracle truncation.k=16
-    python benchmarks/bench_clustering.py +experiment=demo                     # the demo traces and judge
-    python benchmarks/bench_clustering.py +experiment=demo judge=oracle
+    python benchmarks/bench_clustering.py experiment=demo                     # the demo traces and judge
+    python benchmarks/bench_clustering.py experiment=demo judge=oracle
     python benchmarks/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math judge=oracle \\
         truncation.k=32 data.limit=300
     python benchmarks/bench_clustering.py data.traces=MATH.jsonl.gz benchmark=math truncation.k=32 \\
@@ -81,7 +81,7 @@ def run_rule(compare: str, overrides: list[str], out: Path) -> dict[str, Any]:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("prune", ["method=deepprune", "engine=replay", *overrides, f"method.compare={compare}"])
     if not cfg.data.traces:
-        raise ValueError("bench_clustering.py replays stored traces: give data.traces=FILE (or +experiment=demo)")
+        raise ValueError("bench_clustering.py replays stored traces: give data.traces=FILE (or experiment=demo)")
     return run_prune(cfg, out / compare)
 
 

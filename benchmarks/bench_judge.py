@@ -46,8 +46,8 @@ def load_pairs(traces: Path, k: int, count: int, checker: AnswerChecker) -> list
 
 
 def judge_model(lora: bool) -> EncoderJudgeModel:
-    """``conf/judge/minilm.yaml``'s model, with its LoRA or fully fine-tuned."""
-    judge = OmegaConf.load(CONFIG_DIR / "judge" / "minilm.yaml")
+    """``conf/training/judge/minilm.yaml``'s model, with its LoRA or fully fine-tuned."""
+    judge = OmegaConf.load(CONFIG_DIR / "training" / "judge" / "minilm.yaml")
     if not lora:
         judge.lora = None
     return instantiate(judge)
@@ -77,7 +77,7 @@ def bench_training(examples: list, batch_size: int, steps: int, lora: bool) -> f
 
 def bench_inference(examples: list, batch_size: int) -> tuple[float, float]:
     """Pairs/s of TrainedJudge.score: one call with all pairs (batched) vs one call per pair."""
-    judge_cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "judge" / "minilm.yaml"))
+    judge_cfg = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "training" / "judge" / "minilm.yaml"))
     with tempfile.TemporaryDirectory() as tmp:
         export_judge(judge_model(lora=True), judge_cfg, FirstTokens(64), tmp)
         judge = TrainedJudge(str(Path(tmp) / "judge"), batch_size=batch_size, device="cpu", trust_remote_code=False)

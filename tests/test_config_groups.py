@@ -24,7 +24,7 @@ from deepprune import asset_path
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import FirstTokens
 from deepprune.instantiate import build
-from tests.helpers.configs import compose_entry, config_path, groups, options
+from tests.helpers.configs import compose_entry, config_path, group_name, groups, options
 from tests.helpers.run_if import RunIf
 from tests.helpers.traces import write_toy_file
 
@@ -35,9 +35,9 @@ NEEDS: dict[str, tuple[tuple[str, ...], pytest.MarkDecorator | None]] = {
     "engine/replay": (("data.traces={toy}",), None),
     "engine/vllm": ((), RunIf(min_gpus=1)),
     "engine/vllm_cpu": (("model.path={tiny_test}", "engine.max_model_len=512"), RunIf(requires_vllm=True)),
-    "judge/trained": (("judge.path={demo_judge}",), None),
-    "judge/zero_shot": (("judge.path={tiny_judge}",), None),
-    "judge/qwen3_4b": (("judge.path={tiny_judge}",), None),
+    "inference/judge/trained": (("judge.path={demo_judge}",), None),
+    "inference/judge/zero_shot": (("judge.path={tiny_judge}",), None),
+    "training/judge/qwen3_4b": (("judge.path={tiny_judge}",), None),
     "trainer/gpu": ((), RunIf(min_gpus=1)),
     "trainer/ddp": ((), RunIf(min_gpus=1)),
     "hydra/launcher/submitit_local": ((), RunIf(modules=("hydra_plugins.hydra_submitit_launcher",))),
@@ -66,7 +66,7 @@ def test_every_entry_config_composes(entry_configs):
 def package_node(cfg: DictConfig, group: str, option: str) -> DictConfig:
     """The node a file of ``group`` fills: its ``# @package`` or, by default, the group path."""
     header = config_path(group, option).read_text().splitlines()
-    package = next((line.split("@package", 1)[1].strip() for line in header if "@package" in line), group)
+    package = next((line.split("@package", 1)[1].strip() for line in header if "@package" in line), group_name(group))
     if package == "_global_":
         return cfg
     return OmegaConf.select(cfg, package.replace("/", "."), throw_on_missing=False)
@@ -111,15 +111,17 @@ def compose_file(
 ) -> tuple[str, list[tuple[str, DictConfig]]]:
     """The first entry config that takes the file and the overrides and in which the file's keys resolve, and the
     file's ``_target_`` nodes there. Entries selecting the group come first (fewest groups first); the others get
-    it appended (``+experiment=math_judge`` is meant for train.py)."""
+    it appended (``experiment=math_judge`` is meant for train.py)."""
+
+    name = group_name(group)
 
     def order(entry: str) -> tuple[bool, int, str]:
         choices = entry_configs[entry].hydra.runtime.choices
-        return group not in choices, len(choices), entry
+        return name not in choices, len(choices), entry
 
     errors = []
     for entry in sorted(entry_configs, key=order):
-        choice = f"{group}={option}" if group in entry_configs[entry].hydra.runtime.choices else f"+{group}={option}"
+        choice = f"{name}={option}" if name in entry_configs[entry].hydra.runtime.choices else f"+{name}={option}"
         # train() points output_dir (checkpoints, generated models) at its run directory; so does the test.
         run = [f"output_dir={run_dir}"] if "output_dir" in entry_configs[entry] else []
         try:

@@ -21,7 +21,7 @@ from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation
-from tests.helpers.configs import CONF, compose_entry, options
+from tests.helpers.configs import CONF, compose_entry, group_name, options
 from tests.helpers.traces import write_toy_file
 
 
@@ -73,8 +73,11 @@ def test_deepconf_variants_share_one_file_and_differ_in_their_percentile():
     assert low.params() | {"variant": "high", "keep_top_percent": 90} == high.params()
 
 
-@pytest.mark.parametrize("group", ["method", "judge", "truncation"])
-def test_constructor_defaults_match_the_yaml(group):
+@pytest.mark.parametrize(
+    ("entry", "group"),
+    [("prune", "method"), ("prune", "inference/judge"), ("train", "training/judge"), ("prune", "truncation")],
+)
+def test_constructor_defaults_match_the_yaml(entry, group):
     """Constructors keep defaults only for callers in code; they must be the YAML's, never a different copy.
 
     The reference is the file that names the ``_target_``; variants inheriting it (deepconf_high) override.
@@ -82,7 +85,7 @@ def test_constructor_defaults_match_the_yaml(group):
     for name in options(group):
         if "_target_" not in OmegaConf.load(CONF / group / f"{name}.yaml"):
             continue
-        node = prune_config(f"{group}={name}")[group]
+        node = compose_entry(entry, f"{group_name(group)}={name}")[group_name(group)]
         check_keys_are_parameters(node)
         for key, parameter in constructor(node).parameters.items():
             if key in node.keys() and parameter.default is not inspect.Parameter.empty:

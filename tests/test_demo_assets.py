@@ -40,9 +40,9 @@ def test_shipped_assets_are_small():
 
 
 def test_deepprune_forms_clusters_with_the_shipped_judge(tmp_path):
-    # `python prune.py +experiment=demo method=deepprune ...` on the first 4 evaluation problems, in this process.
+    # `python prune.py experiment=demo method=deepprune ...` on the first 4 evaluation problems, in this process.
     cfg = compose_entry(
-        "prune", "+experiment=demo", "method=deepprune", "method.n=64", "method.compare=fast", "data.limit=4"
+        "prune", "experiment=demo", "method=deepprune", "method.n=64", "method.compare=fast", "data.limit=4"
     )
     run_prune(cfg, tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())

@@ -65,9 +65,9 @@ def test_data_limit_serves_the_first_problems():
 
 
 def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
-    # `python prune.py +experiment=demo method=cons data.limit=3`, in this process (prune.py runs as a script in
+    # `python prune.py experiment=demo method=cons data.limit=3`, in this process (prune.py runs as a script in
     # tests/test_cli.py): the demo's settings are an ordinary experiment config of prune.py.
-    run_prune(compose_entry("prune", "+experiment=demo", "method=cons", "data.limit=3"), tmp_path)
+    run_prune(compose_entry("prune", "experiment=demo", "method=cons", "data.limit=3"), tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["method"] == "cons" and metrics["benchmark"] == "demo" and metrics["num_problems"] == 3
 

@@ -58,7 +58,9 @@ def test_run_entry_finds_scripts_relative_to_the_repository():
 
 def test_groups_are_every_folder_with_yaml():
     found = groups()
-    assert {"method", "judge", "engine", "trainer", "hydra/launcher", "experiment"} <= set(found)
+    assert {"method", "inference/judge", "training/judge", "engine", "trainer", "hydra/launcher", "experiment"} <= set(
+        found
+    )
     assert all(options(group) for group in found)
     assert sum(len(options(g)) for g in found) == len([p for p in CONF.rglob("*.yaml") if p.parent != CONF])
 

@@ -48,7 +48,7 @@ def test_batching_does_not_change_scores(tiny_judge_base):
 
 
 def test_config_builds_zero_shot_and_rejects_missing_weights(tiny_judge_base, tmp_path, monkeypatch):
-    cfg = OmegaConf.load("conf/judge/zero_shot.yaml")
+    cfg = OmegaConf.load("conf/inference/judge/zero_shot.yaml")
     cfg.path, cfg.batch_size = tiny_judge_base, 4
     judge = instantiate(cfg)
     assert isinstance(judge, ZeroShotJudge) and judge.score(_pairs()[:2]).shape == (2,)

@@ -67,7 +67,7 @@ if auroc < floor:
     sys.exit(f"{sys.argv[1]}: val/auroc {auroc:.3f} < {floor}: not shipping this judge")
 PY
 # Check 2: with it, DeepPrune (the demo's settings) forms clusters instead of falling back to all singletons.
-python prune.py +experiment=demo method=deepprune method.n="$N" method.compare=fast method.threshold=auto data.traces="$WORK/traces_eval.jsonl.gz" \
+python prune.py experiment=demo method=deepprune method.n="$N" method.compare=fast method.threshold=auto data.traces="$WORK/traces_eval.jsonl.gz" \
   data.tokenizer="$REASONER" judge.path="$WORK/judge_run/judge" truncation.k="$K" hydra.run.dir="$WORK/prune_check"
 python - "$WORK/prune_check/metrics.json" "$MAX_FALLBACK" <<'PY'
 import json, sys
@@ -79,7 +79,7 @@ if share > ceiling:
 PY
 
 # Check 3: voting still pays beyond DeepPrune's budget on the evaluation traces (not a flat cons@n curve).
-python prune.py +experiment=demo method=cons method.n="$N" method.curve=true data.traces="$WORK/traces_eval.jsonl.gz" \
+python prune.py experiment=demo method=cons method.n="$N" method.curve=true data.traces="$WORK/traces_eval.jsonl.gz" \
   data.tokenizer="$REASONER" hydra.run.dir="$WORK/cons_check"
 python -m experiments.demo.check_curve "$WORK/cons_check/metrics.json" "$WORK/prune_check/metrics.json" \
   --min-rise "$MIN_RISE"

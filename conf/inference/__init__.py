@@ -1,0 +1,1 @@
+"""Configs only inference entries see (prune, eval-judge, demo, serve): ``judge=`` picks an inference judge."""

@@ -1,0 +1,1 @@
+"""Configs only ``deepprune train`` sees: ``judge=`` picks the judge network to train."""
