@@ -64,7 +64,8 @@ class TraceHandle:
     """One trace of one problem, as far as it has been generated.
 
     ``finished``: reached its natural end (``answer`` is then set, possibly None); ``stopped``: cut by a
-    method (the engine generates nothing more for it). ``final_answer`` is known only in replay.
+    method (the engine generates nothing more for it). ``final_answer`` is known only in replay, and so is
+    ``trace_id`` (the stored trace's problem id and position).
     """
 
     index: int
@@ -77,6 +78,7 @@ class TraceHandle:
     answer: str | None = None
     final_answer: str | None = None
     final_known: bool = False
+    trace_id: str | None = None
     state: Any = field(default=None, repr=False)
 
     @property
@@ -91,6 +93,7 @@ class TraceHandle:
             final_answer=self.final_answer,
             final_known=self.final_known,
             key=self.index,
+            trace_id=self.trace_id,
         )
 
 

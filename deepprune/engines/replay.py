@@ -149,6 +149,7 @@ class ReplayEngine(Engine):
                 index=i,
                 final_answer=stored.traces[j].answer,
                 final_known=True,
+                trace_id=f"{problem.id}/{int(j)}",
                 state=_Stored(stored.traces[int(j)], unit),
             )
             for i, j in enumerate(order)

@@ -17,8 +17,10 @@ class Prefix:
     """What a judge reads of one trace.
 
     ``final_answer`` is the trace's eventual answer when it is already known (``final_known``: replay
-    of stored traces); only the oracle judge may look at it. ``key`` identifies the trace within a problem so judges can
-    cache per-prefix work (e.g. SBERT embeds each prefix once).
+    of stored traces); only the judges that read stored answers (oracle, synthetic) may look at it. ``key`` identifies
+    the trace within a problem so judges can cache per-prefix work (e.g. SBERT embeds each prefix once).
+    ``trace_id`` names the stored trace across runs (replay: problem id and stored position), so a judge can tie
+    a per-pair draw to the pair whatever the order, subsample or prefix length (judge=synthetic).
     """
 
     text: str
@@ -26,6 +28,7 @@ class Prefix:
     final_answer: str | None = None
     final_known: bool = False
     key: int | None = None
+    trace_id: str | None = None
 
 
 PrefixPair = tuple[Prefix, Prefix]
