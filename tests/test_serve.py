@@ -274,9 +274,10 @@ class LongRequest(threading.Thread):
 def test_full_server_answers_429(server, client):
     from openai import RateLimitError
 
-    requests = [LongRequest(server, timeout=4) for _ in range(2)]
-    deadline = time.monotonic() + 3
-    while health(server)["requests_running"] < 2 and time.monotonic() < deadline:
+    requests = [LongRequest(server, timeout=3) for _ in range(2)]
+    deadline = time.monotonic() + 2
+    while sum(health(server)[key] for key in ("requests_running", "requests_waiting")) < 2:
+        assert time.monotonic() < deadline, "the two long requests were not admitted"
         time.sleep(0.05)
     with pytest.raises(RateLimitError, match="the server is full"):
         client.chat.completions.create(model=MODEL, messages=MESSAGES, max_tokens=8)

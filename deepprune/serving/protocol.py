@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from jinja2 import TemplateError
 from omegaconf import DictConfig
 
 from deepprune.config_checks import check_int
@@ -220,7 +221,10 @@ def parse_request(
         messages = _messages(body)
         if not engine.has_chat_template():
             raise RequestError(f"model {model} has no chat template: send a prompt to /v1/completions", "messages")
-        prompt_ids, field = engine.render_chat(messages), "messages"
+        try:
+            prompt_ids, field = engine.render_chat(messages), "messages"
+        except TemplateError as err:  # e.g. a template that requires alternating user/assistant turns
+            raise RequestError(f"messages: the model's chat template refuses them ({err})", "messages") from None
     else:
         prompt_ids, field = engine.render_text(_prompt(body)), "prompt"
     if not prompt_ids:
