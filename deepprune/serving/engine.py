@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import itertools
+import logging
 import os
 import threading
 import time
@@ -31,6 +32,8 @@ from deepprune.engines.vllm_engine import (
     resolve_model_path,
 )
 from deepprune.models import check_custom_code
+
+log = logging.getLogger(__name__)
 
 
 class RequestCancelled(Exception):
@@ -124,6 +127,11 @@ class SharedEngine:
     def start(cls, settings: EngineSettings) -> SharedEngine:
         """Start vLLM's async engine (its EngineCore runs in a process of its own) and load the tokenizer."""
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") == "0":
+            # AsyncLLM runs its EngineCore in a process of its own whatever this says; 0 would only make the CPU
+            # backend run the model there without its worker process and OMP set-up: 5x slower here, with stalls.
+            log.info("VLLM_ENABLE_V1_MULTIPROCESSING=0 ignored: the server's engine runs in processes of its own")
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1"
         from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -183,8 +191,11 @@ class SharedEngine:
         A task group: if one fails or the caller is cancelled, the others are cancelled, and vLLM's ``generate``
         aborts a cancelled request in the engine, so nothing keeps generating for a request nobody waits for.
         """
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._one(f"{name}-{next(self._ids)}", *segment)) for segment in segments]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._one(f"{name}-{next(self._ids)}", *segment)) for segment in segments]
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None  # the engine's own error (e.g. EngineDeadError), not the group's
         return [task.result() for task in tasks]
 
     async def _one(self, request_id: str, prompt_ids: list[int], params: Any) -> SegmentResult:
