@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -20,6 +21,8 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from deepprune.config_checks import remote_code_refusal_names
 
 log = logging.getLogger(__name__)
+# Cuts a TokenCounter keeps: a problem's pool of traces at a few prefix lengths (512 traces x 3 k fit).
+CUT_CACHE_SIZE = 2048
 
 
 def bundled_minilm_path() -> str:
@@ -37,16 +40,25 @@ class TokenCounter:
         self.tokenizer: PreTrainedTokenizerBase = _load_tokenizer(self.path, trust_remote_code)
         if not self.tokenizer.is_fast:
             raise ValueError(f"tokenizer at {self.path} must be a fast tokenizer (offset mapping needed)")
+        # Replay cuts each stored trace at the same k for every method, subsample and judge setting it runs on the
+        # problem: the latest cuts are kept, so a trace is tokenized once per k instead of once per run.
+        self._cuts: OrderedDict[tuple[str, int], tuple[str, int]] = OrderedDict()
 
     def count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def cut(self, text: str, k: int) -> tuple[str, int]:
         """The original text up to the end of its k-th token, and the token count (<= k)."""
+        key = (text, k)
+        if key in self._cuts:
+            self._cuts.move_to_end(key)
+            return self._cuts[key]
         offsets = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        if len(offsets) <= k:
-            return text, len(offsets)
-        return text[: offsets[k - 1][1]], k
+        cut = (text, len(offsets)) if len(offsets) <= k else (text[: offsets[k - 1][1]], k)
+        self._cuts[key] = cut
+        if len(self._cuts) > CUT_CACHE_SIZE:
+            self._cuts.popitem(last=False)
+        return cut
 
     def fingerprint(self) -> str:
         """Identifies the tokenization itself, so a tokenizer moved to another directory still matches."""
@@ -121,7 +133,8 @@ class TokenUnit:
         return self.counter.path
 
 
-def _same_tokenizer(recorded: str, counter: TokenCounter) -> bool:
+def same_tokenizer(recorded: str, counter: TokenCounter) -> bool:
+    """Whether the tokenizer named ``recorded`` counts as ``counter`` does (same path, or the same tokenization)."""
     if recorded == counter.path:
         return True
     here, counting = local_path(recorded), local_path(counter.path)
@@ -148,7 +161,7 @@ def resolve_token_unit(configured: str | None, recorded: str | None, trust_remot
     """
     if configured is not None:
         counter = TokenCounter(configured, trust_remote_code)
-        return TokenUnit(counter, recorded is not None and _same_tokenizer(recorded, counter))
+        return TokenUnit(counter, recorded is not None and same_tokenizer(recorded, counter))
     if recorded is not None:
         try:
             return TokenUnit(TokenCounter(recorded, trust_remote_code), True)
