@@ -31,7 +31,7 @@ GRACEFUL_SHUTDOWN_S = 10  # on Ctrl-C/SIGTERM, requests still running after this
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before the engine starts so a taken port fails in a second, not after minutes."""
+    """The listening socket, bound first so a taken port fails in a second, not after the judge and engine load."""
     if not isinstance(host, str) or not host:
         raise ValueError(f"host must be an address or a host name, got {host!r}")
     port = check_int("port", port, minimum=0)
@@ -66,6 +66,14 @@ def serve(cfg: DictConfig) -> None:
     default_n = check_int("n", cfg.n)
     if default_n > limits.max_n:
         raise ValueError(f"n={default_n} is above limits.max_n={limits.max_n}")
+    sock = bind(cfg.host, cfg.port)
+    try:
+        _build_and_serve(cfg, limits, default_n, sock)
+    finally:
+        sock.close()
+
+
+def _build_and_serve(cfg: DictConfig, limits: Limits, default_n: int, sock: socket.socket) -> None:
     settings = EngineSettings.from_config(cfg.engine)
     checker = build_checker(cfg)
     truncation = build_truncation(cfg)
@@ -87,11 +95,7 @@ def serve(cfg: DictConfig) -> None:
             seed=int(cfg.seed),
         )  # fmt: skip
 
-    sock = bind(cfg.host, cfg.port)
-    try:
-        asyncio.run(_serve(sock, settings, make_service))
-    finally:
-        sock.close()
+    asyncio.run(_serve(sock, settings, make_service))
 
 
 async def _serve(
