@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,9 +268,9 @@ class RequestEngine(VllmEngine):
         request_id: str,
         prompt_ids: list[int],
         sampling: Sampling,
-        extract_answer: Any,
+        extract_answer: Callable[[str], str | None],
         cancellation: Cancellation,
-        on_generate: Any = None,
+        on_generate: Callable[[], None] | None = None,
     ) -> None:
         settings = shared.settings
         self.shared, self.request_id, self.prompt_ids = shared, request_id, prompt_ids
