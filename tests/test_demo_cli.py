@@ -28,7 +28,15 @@ def test_shipped_traces_have_confidences_and_answers():
     assert sum(answered) / len(answered) > 0.8  # at T=1.4, 13% of traces run out of tokens before answering
 
 
-RUNS = ("cons", "deepconf_low", "deepconf_high", "deepprune", "deepprune_diversity", "deepprune_oracle")
+RUNS = (
+    "cons",
+    "deepconf_low",
+    "deepconf_high",
+    "deepprune",
+    "deepprune_diversity",
+    "deepprune_deepconf",
+    "deepprune_oracle",
+)
 
 
 def test_demo_runs_every_method(tmp_path):

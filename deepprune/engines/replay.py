@@ -38,16 +38,18 @@ from deepprune.engines.base import (
 log = logging.getLogger(__name__)
 
 
-def first_window_below(confs: Sequence[float], threshold: float, window: int) -> int | None:
+def first_window_below(confs: Sequence[float], threshold: float, window: int, start: int = 0) -> int | None:
     """Index of the token at which DeepConf stops the trace, or None if it never does.
 
     The window ending at token ``i`` (``i >= window - 1``) is checked when token ``i`` is decoded; the
     first one whose mean is below ``threshold`` makes the engine emit EOS at ``i``, so the trace keeps
-    ``i + 1`` tokens.
+    ``i + 1`` tokens. ``start``: tokens generated before the stop applied (a trace continued from its prefix):
+    only tokens decoded from then on are checked, as the live engine checks them.
     """
     if len(confs) < window:
         return None
     below = np.flatnonzero(window_means(confs, window) < threshold)  # mean j covers confs[j : j + window]
+    below = below[below + window - 1 >= start]
     return int(below[0]) + window - 1 if below.size else None
 
 
@@ -175,7 +177,9 @@ class ReplayEngine(Engine):
         elif isinstance(until, ConfidenceBelow):
             if trace.confs is None:
                 raise ValueError("DeepConf needs per-token confidences ('confs') in the trace file")
-            stop_at = first_window_below(trace.confs, until.threshold, until.window)
+            # A continued trace (e.g. a DeepPrune survivor) is checked from the token it continues at.
+            started = 0 if handle.confs is None else len(handle.confs)
+            stop_at = first_window_below(trace.confs, until.threshold, until.window, started)
             if stop_at is not None:
                 # A window that first falls below the bar at the last token still stops the trace: the
                 # engine emits EOS there instead of the answer's end, as live and in the reference.
