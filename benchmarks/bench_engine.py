@@ -25,9 +25,9 @@ os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 from deepprune.conf import CONFIG_DIR  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
 
+from deepprune.build import build_checker, build_engine, build_judge, build_method, build_truncation  # noqa: E402
 from deepprune.engines.base import End  # noqa: E402
 from deepprune.judges.base import Judge, Prefix  # noqa: E402
-from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation  # noqa: E402
 
 CPU = [
     "engine.dtype=float32",

@@ -30,7 +30,7 @@ from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import TokenCounter
 from deepprune.data.truncation import FirstTokens, Truncator
 from deepprune.judges.base import Prefix
-from deepprune.judges.models import EncoderJudgeModel
+from deepprune.judges.networks import EncoderJudgeModel
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.export import export_judge
 

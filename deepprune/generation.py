@@ -20,8 +20,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from deepprune.build import build_checker
 from deepprune.config_checks import check_entry_config, check_int
-from deepprune.data.answers import AnswerChecker
 from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import atomic_write_json
 from deepprune.data.schema import Problem, Trace
@@ -111,7 +111,7 @@ def run_generation(cfg: DictConfig) -> dict[str, Any]:
         print(f"{path}: all {len(problems)} problems already generated")
         return summary
 
-    checker: AnswerChecker = build(cfg.benchmark.answer)
+    checker = build_checker(cfg)
     engine = build(cfg.engine, extract_answer=checker.extract, problems=lambda: problems)
     digits = cfg.confs_digits
     started = time.perf_counter()

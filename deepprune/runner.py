@@ -12,7 +12,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,25 @@ from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
+from deepprune.build import (
+    build_checker,
+    build_engine,
+    build_judge,
+    build_method,
+    build_truncation,
+    warn_on_truncation_mismatch,
+)
 from deepprune.config_checks import check_entry_config
 from deepprune.data.answers import AnswerChecker
-from deepprune.data.benchmarks import load_benchmark
 from deepprune.data.io import ReadStats, atomic_write_json, read_problems
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import resolve_token_unit
-from deepprune.data.truncation import TruncationRule, Truncator
+from deepprune.data.truncation import Truncator
 from deepprune.engines.base import End, Engine, ProblemSpec, TraceHandle
 from deepprune.engines.replay import ReplayEngine
-from deepprune.instantiate import build, target_class
-from deepprune.judges.base import Judge, Prefix
+from deepprune.instantiate import target_class
+from deepprune.judges.base import Judge, score_examples
 from deepprune.methods.base import Method
-from deepprune.methods.cons import ConsMethod
-from deepprune.methods.deepprune import DeepPruneMethod
 from deepprune.report.bootstrap import accuracy_interval
 from deepprune.report.budget import ConsCurve
 from deepprune.report.judge_metrics import judge_metrics, plot_roc_from_scores
@@ -43,49 +47,6 @@ from deepprune.report.loggers import RunLogger
 from deepprune.report.provenance import run_inputs
 
 log = logging.getLogger(__name__)
-
-
-# One builder per group: each instantiates the group's ``_target_`` config, handing in the run-time objects
-# its configs may declare (``???`` slots). Built once per run and passed on, never rebuilt from the config.
-def build_checker(cfg: DictConfig) -> AnswerChecker:
-    """The benchmark's answer checker (``benchmark.answer``)."""
-    return build(cfg.benchmark.answer)
-
-
-def build_truncation(cfg: DictConfig) -> TruncationRule:
-    """What the judge sees of each trace (``conf/truncation``)."""
-    return build(cfg.truncation)
-
-
-def build_method(cfg: DictConfig, truncation: TruncationRule) -> Method:
-    """The pruning method (``conf/method``); DeepPrune receives the run's truncation rule."""
-    return build(cfg.method, truncation=truncation)
-
-
-def build_judge(cfg: DictConfig, checker: AnswerChecker) -> Judge:
-    """The judge (``conf/judge``); the oracle receives the answer checker.
-
-    A trainable judge network (``judge=minilm``, ``bi_encoder``, ``qwen3_4b``, ``tiny_qwen3``) is refused before
-    it is built: it scores nothing until ``train.py`` has trained and exported it.
-    """
-    cls = target_class(cfg.judge)
-    if cls is not None and not issubclass(cls, Judge):
-        raise ValueError(
-            f"judge: {cfg.judge._target_} is a judge network to train (train.py judge=...), not a judge to score with; "
-            "use judge=trained judge.path=RUN_DIR/judge (its export), or judge=sbert|oracle|zero_shot"
-        )
-    return build(cfg.judge, checker=checker)
-
-
-def build_engine(cfg: DictConfig, checker: AnswerChecker) -> Engine:
-    """The engine (``conf/engine``) with the benchmark's answer extractor (and problems, for live engines)."""
-    return build(cfg.engine, extract_answer=checker.extract, problems=partial(load_benchmark, cfg.benchmark))
-
-
-def warn_on_truncation_mismatch(judge: Judge | None, truncation: TruncationRule) -> None:
-    """A trained judge reads prefixes like the ones it was trained on; say so when the run's differ."""
-    if judge is not None and judge.truncation is not None and judge.truncation != truncation:
-        log.warning("judge was trained on truncation %s but this run uses %s", judge.truncation, truncation)
 
 
 def run_problem(
@@ -179,7 +140,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     logger = RunLogger(cfg, run_dir, name=f"{method.name}")
     records: list[dict[str, Any]] = []
     # cons@n curve (method=cons method.curve=true): accumulated in the same pass, exact over each problem's pool.
-    curve = ConsCurve(checker) if isinstance(method, ConsMethod) and method.curve else None
+    curve = ConsCurve(checker) if method.curve else None
     started = time.perf_counter()
     try:
         # A with-block closes the bar on an error too, so the error message starts on a line of its own.
@@ -196,7 +157,7 @@ def run_prune(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         for record, accuracy, pool_tokens in zip(records, curve.per_problem, curve.pool_tokens, strict=True):
             record["curve_accuracy"] = {str(n): value for n, value in accuracy.items()}
             record["pool_tokens"], record["pool_size"] = pool_tokens, curve.pool
-    metrics.update(run_inputs(cfg, engine.traces if isinstance(engine, ReplayEngine) else None))
+    metrics.update(run_inputs(cfg, engine.replayed_file))
     metrics["method_params"] = method.params()  # what the method ran with, not its config node
     metrics.update(engine.describe())
     atomic_write_json(run_dir / "metrics.json", metrics)
@@ -244,30 +205,11 @@ def summarize(
         # Which problems: the leaderboard compares runs (and a cons@n curve) only on the same set.
         "problem_set": problem_set_hash(r["id"] for r in records),
         "mean_traces_finished": float(np.mean([r["traces_finished"] for r in records])),
-        **(deepprune_stops(records, method) if isinstance(method, DeepPruneMethod) else {}),
+        **method.summarize(records),
         "skipped_records": stats.skipped if stats is not None else 0,
         "skipped_errors": stats.errors if stats is not None else [],
         "wall_seconds": seconds,
         "problems": records,
-    }
-
-
-def deepprune_stops(records: list[dict[str, Any]], method: DeepPruneMethod) -> dict[str, Any]:
-    """Why DeepPrune's traces stopped: how often every cluster was a singleton and K3 traces finished instead;
-    and what clustering cost in judge calls per trace.
-
-    With subsamples, a problem's fallback is the share of its subsamples that fell back, so
-    ``fallback_problems`` may be fractional. Many fallbacks mean the judge rarely said "same": the run is
-    then close to cons@K3 plus the stopped prefixes.
-    """
-    return {
-        "finish": method.finish,
-        "compare": method.compare,
-        "fallback_problems": float(sum(float(r["fallback"]) for r in records)),
-        "mean_clusters": float(np.mean([r["clusters"] for r in records])),
-        # Pairs scored per clustered trace, over the whole run (the compare rule's cost).
-        "judge_calls_per_trace": float(sum(r["judge_calls"] for r in records))
-        / max(float(sum(r["traces_clustered"] for r in records)), 1.0),
     }
 
 
@@ -327,19 +269,8 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         pairs = build_pairs(bar, truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed)
     if not pairs:
         raise ValueError(f"{cfg.data.test}: no pairs to score (no problem has two traces with an answer)")
-    scores = np.empty(len(pairs))
-    by_problem: dict[str, list[int]] = {}
-    for i, pair in enumerate(pairs):
-        by_problem.setdefault(pair.problem_id, []).append(i)
     started = time.perf_counter()
-    with tqdm(by_problem.values(), desc=f"judge={judge.name}", unit="problem") as bar:
-        for indices in bar:
-            judge.reset()  # per-problem caches, as in online pruning
-            batch = [
-                (Prefix(pairs[i].text_a, pairs[i].tokens_a), Prefix(pairs[i].text_b, pairs[i].tokens_b))
-                for i in indices
-            ]
-            scores[indices] = judge.score(batch)
+    scores = score_examples(judge, pairs, desc=f"judge={judge.name}")
     seconds = time.perf_counter() - started
     labels = np.array([p.label for p in pairs])
     metrics: dict[str, Any] = {
@@ -347,7 +278,7 @@ def run_eval_judge(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "truncation": truncation.describe(),
         **judge_metrics(scores, labels),
         "num_pairs": len(pairs),
-        "num_problems": len(by_problem),
+        "num_problems": len({p.problem_id for p in pairs}),
         "pos_fraction": float(labels.mean()),
         "judge_seconds": seconds,
         "pairs_per_second": len(pairs) / max(seconds, 1e-9),

@@ -47,7 +47,7 @@ def entry_configs() -> dict[str, DictConfig]:
 @pytest.fixture(scope="session")
 def tiny_test_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     """``model=tiny_test`` built once: pass ``model.path=`` this directory and the builder finds it there."""
-    from deepprune.engines.tiny_model import build_tiny_model
+    from deepprune.tiny_models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_test"))
 

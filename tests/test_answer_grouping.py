@@ -209,6 +209,7 @@ def test_labelling_logs_progress_every_tenth_when_not_a_terminal(caplog):
     assert lines[-1].startswith("pairs (train): 25/25 problems (100%)")
 
 
+@pytest.mark.slow
 def test_worker_processes_label_like_one_process():
     problems = [
         _problem("p0", ["1/2", "0.5", r"1\,000", "1000", None]),
@@ -251,6 +252,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("a", "b"), FAST, ids=[f"{a} vs {b}" for a, b in FAST])
 def test_fast_rejections_agree_with_verify(a, b):
     parse = answers._math_parse

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from tests.helpers.run_entry import run_entry
 
 # (id, gold, boxed answers of the traces, the majority class is correct)
@@ -16,6 +18,7 @@ PROBLEMS = [
 ]
 
 
+@pytest.mark.slow
 def test_prune_cons_grades_latex_answers_by_value(tmp_path):
     traces = tmp_path / "latex.jsonl"
     with traces.open("w") as handle:

@@ -231,6 +231,7 @@ def read_strict_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(case: Case, tmp_path: Path) -> None:
     trace_file = tmp_path / f"bad{case.suffix}"

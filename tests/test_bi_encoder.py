@@ -17,7 +17,7 @@ from torchmetrics.functional.classification import binary_auroc
 from deepprune.data.truncation import FirstTokens
 from deepprune.instantiate import build
 from deepprune.judges.base import Prefix
-from deepprune.judges.models import BiEncoderJudgeModel
+from deepprune.judges.networks import BiEncoderJudgeModel
 from deepprune.judges.trained import TrainedJudge
 from deepprune.training.datamodule import run_test_examples
 from deepprune.training.export import export_judge
@@ -81,12 +81,13 @@ def judge(trained_run) -> TrainedJudge:
     return TrainedJudge(str(trained_run[0] / "judge"), batch_size=4, device="cpu")
 
 
+@pytest.mark.slow
 def test_train_exports_a_bi_encoder_that_reloads_with_the_runs_test_auroc(trained_run, judge):
     trained_run, cfg = trained_run
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 and metrics["test_pairs"] > 0
     exported = json.loads((trained_run / "judge" / "judge.json").read_text())
-    assert exported["judge"]["_target_"] == "deepprune.judges.models.BiEncoderJudgeModel"
+    assert exported["judge"]["_target_"] == "deepprune.judges.networks.BiEncoderJudgeModel"
     assert isinstance(judge.backbone, BiEncoderJudgeModel) and judge.backbone.uses_lora
     assert judge.truncation == FirstTokens(24)
     examples = run_test_examples(cfg)
@@ -96,6 +97,7 @@ def test_train_exports_a_bi_encoder_that_reloads_with_the_runs_test_auroc(traine
     assert auroc == pytest.approx(metrics["test/auroc"], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_export_round_trip_keeps_the_trained_scores(tmp_path):
     cfg = compose_train(tmp_path, *TRAIN_OVERRIDES)
     torch.manual_seed(0)

@@ -34,6 +34,7 @@ def prune(run_dir: Path, *overrides: str) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["cons", "deepconf_low", "deepconf_high", "deepprune"])
 def test_prune_writes_metrics_contract(tmp_path, toy, method, capsys):
     out = tmp_path / method
@@ -57,6 +58,7 @@ def test_prune_writes_metrics_contract(tmp_path, toy, method, capsys):
         assert metrics["judge_calls"] > 0
 
 
+@pytest.mark.slow
 def test_prune_skip_mode_counts_bad_records(tmp_path, toy):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(toy.read_text() + "{broken\n")
@@ -73,6 +75,7 @@ def test_deepconf_on_traces_without_confs_fails_clearly(tmp_path):
         prune(tmp_path / "x", f"data.traces={plain}", "method=deepconf_low", "method.warmup=2")
 
 
+@pytest.mark.slow
 def test_eval_judge_sbert_with_wandb_offline(tmp_path, toy):
     out = tmp_path / "eval"
     run_entry(
@@ -113,6 +116,7 @@ def test_csv_logger_and_leaderboard(tmp_path, toy):
     assert f"**{pruned['total_tokens'] / 1e8:.4g}**" in render_markdown(runs)
 
 
+@pytest.mark.slow
 def test_threshold_sweep_multirun(tmp_path, toy):
     sweep = tmp_path / "sweep"
     run_entry(
@@ -134,6 +138,7 @@ def test_threshold_sweep_multirun(tmp_path, toy):
     assert high["judge_calls"] >= low["judge_calls"]
 
 
+@pytest.mark.slow
 def test_multirun_jobs_share_one_wandb_group(tmp_path, toy):
     """Every job of a sweep logs to the same W&B group: the sweep directory, fixed once by the launcher."""
     sweep = tmp_path / "sweep"

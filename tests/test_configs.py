@@ -11,6 +11,7 @@ import pytest
 from hydra.utils import get_class, get_object
 from omegaconf import DictConfig, OmegaConf
 
+from deepprune.build import build_checker, build_engine, build_judge, build_method, build_truncation
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.replay import ReplayEngine
@@ -20,7 +21,7 @@ from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
-from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation
+from deepprune.methods.deepprune_deepconf import DeepPruneDeepConfMethod
 from tests.helpers.configs import CONF, compose_entry, group_name, options
 from tests.helpers.traces import write_toy_file
 
@@ -47,6 +48,7 @@ METHODS = {
     "deepconf_high": (DeepConfMethod, "keep_top_percent", 90),
     "deepconf_offline": (DeepConfOfflineMethod, "variant", "bottom_window_weighted"),
     "deepprune": (DeepPruneMethod, "threshold", 0.5),
+    "deepprune_deepconf": (DeepPruneDeepConfMethod, "keep_top_percent", 90),
 }
 
 

@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.data.truncation import FirstTokens
-from deepprune.judges.models import EncoderCollator
+from deepprune.judges.networks import EncoderCollator
 from deepprune.training.datamodule import JudgeDataModule, PairDataset
 from deepprune.training.sampler import OversamplingSampler
 from tests.helpers.training import UNANSWERED, write_traces

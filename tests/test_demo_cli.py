@@ -39,6 +39,7 @@ RUNS = (
 )
 
 
+@pytest.mark.slow
 def test_demo_runs_every_method(tmp_path):
     # The first 2 of the evaluation problems (every stored trace, n of conf/experiment/demo.yaml); the default
     # methods and the other finishing rule.
@@ -80,6 +81,7 @@ def test_prune_runs_one_method_of_the_demo_experiment(tmp_path):
     assert metrics["method"] == "cons" and metrics["benchmark"] == "demo" and metrics["num_problems"] == 3
 
 
+@pytest.mark.slow
 def test_demo_names_an_unknown_method(tmp_path):
     result = run_entry("demo.py", "methods=[cons,deepconff]", f"hydra.run.dir={tmp_path}", expect=2, timeout=300)
     known = ", ".join(RUNS)

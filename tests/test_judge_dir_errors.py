@@ -128,6 +128,7 @@ def test_leaderboard_skips_a_broken_run_and_renders_the_rest(tmp_path, caplog):
     assert any(str(partial) in w and "'total_tokens'" in w for w in warnings)
 
 
+@pytest.mark.slow
 def test_leaderboard_script_with_only_broken_runs_prints_one_line(tmp_path):
     broken = tmp_path / "run" / "metrics.json"
     broken.parent.mkdir()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from deepprune.build import build_method, build_truncation
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.pairs import build_pairs
 from deepprune.data.tokenizer import TokenCounter
@@ -16,7 +17,7 @@ from deepprune.judges.trained import TrainedJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod, DeepConfOfflineMethod
 from deepprune.methods.deepprune import DeepPruneMethod
-from deepprune.runner import build_method, build_truncation, run_eval_judge
+from deepprune.runner import run_eval_judge
 from tests.helpers.traces import write_toy_file
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -177,6 +177,7 @@ def test_a_judge_run_on_other_problems_is_refused(crossing_file, judge_run, tmp_
         )
 
 
+@pytest.mark.slow
 def test_the_command_prints_one_line_errors(crossing_file, tmp_path):
     result = run_entry("-m deepprune.tools.payoff", crossing_file, "--out", tmp_path / "out", "--auroc", "2", expect=2)
     assert result.stderr.splitlines()[0] == "error: --auroc values must be in (0.5, 1] (1 = the ideal judge), got 2.0"

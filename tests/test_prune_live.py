@@ -8,12 +8,12 @@ import json
 
 import pytest
 
+from deepprune.build import build_checker, build_engine
 from deepprune.data.truncation import FirstTokens
 from deepprune.judges.sbert import SbertJudge
 from deepprune.methods.cons import ConsMethod
 from deepprune.methods.deepconf import DeepConfMethod
 from deepprune.methods.deepprune import DeepPruneMethod
-from deepprune.runner import build_checker, build_engine
 from tests.helpers.configs import compose_entry
 from tests.helpers.run_entry import run_entry
 from tests.helpers.run_if import RunIf

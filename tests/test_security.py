@@ -38,6 +38,7 @@ def malicious_judge(tmp_path: Path, *, judge_json_trusts: bool) -> tuple[Path, P
     return judge, marker
 
 
+@pytest.mark.slow
 def test_judge_json_cannot_enable_remote_code_under_prune_py(tmp_path):
     judge, marker = malicious_judge(tmp_path, judge_json_trusts=True)
     toy = write_toy_file(tmp_path / "toy.jsonl")
@@ -69,7 +70,7 @@ def test_the_flag_is_what_allows_it(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "builder", ["os:system", "subprocess:call", "deepprune.training.export:shutil", "deepprune.engines.tiny_model:"]
+    "builder", ["os:system", "subprocess:call", "deepprune.training.export:shutil", "deepprune.tiny_models:"]
 )
 def test_model_builder_must_be_a_project_function(tmp_path, builder):
     marker = tmp_path / "MARKER"
@@ -79,7 +80,7 @@ def test_model_builder_must_be_a_project_function(tmp_path, builder):
 
 
 def test_project_builder_still_builds(tmp_path):
-    built = resolve_model_path({"builder": "deepprune.engines.tiny_model:build_tiny_model", "path": str(tmp_path)})
+    built = resolve_model_path({"builder": "deepprune.tiny_models:build_tiny_model", "path": str(tmp_path)})
     assert (Path(built) / "config.json").exists()
 
 

@@ -15,9 +15,9 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.strategies import DDPStrategy
 
-from deepprune.judges.models import DecoderJudgeModel, EncoderJudgeModel
+from deepprune.build import build_callbacks, build_loggers, build_trainer
+from deepprune.judges.networks import DecoderJudgeModel, EncoderJudgeModel
 from deepprune.training.progress import ProgressLog
-from deepprune.training.run import build_callbacks, build_loggers, build_trainer
 from deepprune.training.sampler import OversamplingSampler
 from tests.helpers.configs import compose_entry
 

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hydra.errors import MissingConfigException
 
 from deepprune import asset_path
+from deepprune.commands.entry import one_line
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import read_problems
 from deepprune.runner import run_eval_judge, run_prune
-from tests.helpers.configs import compose_entry
+from tests.helpers.configs import compose_entry, options
 from tests.helpers.run_entry import run_entry
 from tests.helpers.traces import make_problem
 
@@ -277,15 +279,17 @@ ROWS = [
     *[
         Row(
             f"prune-with-network-judge-{judge}",
-            traces(records, "method=deepprune", f"judge={judge}"),
-            error=f"judge: deepprune.judges.models.{cls} is a judge network to train (train.py judge=...), not a "
+            # judge=minilm is not an option of prune.py (test_a_judge_network_is_not_an_option_of_prune); a
+            # network named by its class still is refused before it is built.
+            traces(records, "method=deepprune", f"judge._target_=deepprune.judges.networks.{cls}"),
+            error=f"judge: deepprune.judges.networks.{cls} is a judge network to train (train.py judge=...), not a "
             "judge to score with; use judge=trained judge.path=RUN_DIR/judge (its export), or "
             "judge=sbert|oracle|zero_shot",
         )
         for judge, cls in (
             ("minilm", "EncoderJudgeModel"),
             ("bi_encoder", "BiEncoderJudgeModel"),
-            ("tiny_qwen3", "DecoderJudgeModel"),
+            ("qwen3", "DecoderJudgeModel"),
         )
     ],
     Row(
@@ -433,7 +437,7 @@ def test_user_mistake(row: Row, tmp_path: Path) -> None:
 
 
 def test_tiny_judge_base_refuses_a_users_directory(tmp_path):
-    from deepprune.models import tiny_judge_base
+    from deepprune.tiny_models import tiny_judge_base
 
     with pytest.raises(ValueError, match="is a non-empty directory this project did not create"):
         tiny_judge_base(victim(tmp_path), seed=0, hidden_size=32, num_layers=1)
@@ -441,7 +445,7 @@ def test_tiny_judge_base_refuses_a_users_directory(tmp_path):
 
 
 def test_builders_reuse_and_replace_only_their_own_directories(tmp_path):
-    from deepprune.engines.tiny_model import _MARKER, build_tiny_model
+    from deepprune.tiny_models import _MARKER, build_tiny_model
 
     (tmp_path / "empty").mkdir()
     built = Path(build_tiny_model(tmp_path / "empty"))
@@ -468,6 +472,7 @@ def test_numeric_gold_is_read_as_written(tmp_path):
 
 
 # --- Rows that need a real process: the exit code and stderr a user sees.
+@pytest.mark.slow
 def test_error_after_the_progress_bar_starts_on_its_own_line(tmp_path):
     write(tmp_path, [*records(), "{broken"])
     result = run_entry("prune.py", f"data.traces={tmp_path}/t.jsonl", "benchmark=last_letters",
@@ -480,6 +485,7 @@ def test_error_after_the_progress_bar_starts_on_its_own_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_run_dir_that_is_a_file(tmp_path):
     write(tmp_path, records())
     (tmp_path / "afile").write_text("mine")
@@ -503,6 +509,7 @@ def full_disk(tmp_path):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_disk_full_is_one_line_naming_the_file(tmp_path, full_disk):
     write(tmp_path, records(n=400))  # a metrics.json larger than the space left
     result = run_entry("prune.py", f"data.traces={tmp_path}/t.jsonl", "benchmark=last_letters", "method=cons",
@@ -510,3 +517,14 @@ def test_disk_full_is_one_line_naming_the_file(tmp_path, full_disk):
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [f"error: {full_disk}/run/metrics.json: No space left on device"]
     assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+
+
+@pytest.mark.parametrize("network", options("training/judge"))
+def test_a_judge_network_is_not_an_option_of_prune(network: str) -> None:
+    """The networks are train.py's judge= group; prune.py's judge= lists only judges that score (the message
+    names them)."""
+    with pytest.raises(MissingConfigException) as err:
+        compose_entry("prune", f"judge={network}")
+    assert one_line(err.value) == (
+        f"In 'prune': Could not find 'judge/{network}' (available: {', '.join(options('inference/judge'))})"
+    )

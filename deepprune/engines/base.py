@@ -104,6 +104,11 @@ class Engine(ABC):
     # Whether a trace's final answer is known before it is generated (stored traces): what judge=oracle reads.
     knows_final_answers: bool = False
 
+    @property
+    def replayed_file(self) -> str | None:
+        """The trace file this engine serves (replay; recorded in metrics.json), None for a live engine."""
+        return None
+
     @abstractmethod
     def problems(self) -> Iterator[ProblemSpec]:
         """The problems to run (a trace file for replay, a benchmark for live engines), streamed."""

@@ -135,6 +135,10 @@ class ReplayEngine(Engine):
             "recounted_problems": self.recounted_problems,
         }
 
+    @property
+    def replayed_file(self) -> str | None:
+        return str(self.traces)
+
     def pool_size(self, problem: ProblemSpec) -> int:
         return len(problem.payload.traces)
 

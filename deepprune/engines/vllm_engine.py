@@ -39,8 +39,8 @@ from deepprune.data.truncation import FirstTokens, ReasoningWords
 from deepprune.engines.base import ConfidenceBelow, End, Engine, ProblemSpec, StopRule, TraceHandle
 from deepprune.engines.logits_processors import CONF_STOP, WORDS_STOP, MarkerCounter
 from deepprune.interrupts import deferred_interrupts, raise_if_interrupted
-from deepprune.models import check_custom_code
-from deepprune.models import resolve_model_path as resolve_local_model
+from deepprune.model_paths import check_custom_code
+from deepprune.model_paths import resolve_model_path as resolve_local_model
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def project_builder(spec: str) -> Callable[[Any], Any]:
     """
     module_name, _, name = spec.partition(":")
     allowed = (
-        "model.builder must name a function of the deepprune package "
-        "(e.g. deepprune.engines.tiny_model:build_tiny_model)"
+        "model.builder must name a function of the deepprune package (e.g. deepprune.tiny_models:build_tiny_model)"
     )
     if not name or module_name.split(".")[0] != "deepprune":
         raise ValueError(f"model.builder={spec!r}: {allowed}")
@@ -78,7 +77,7 @@ def resolve_model_path(model_cfg: Mapping[str, Any]) -> str:
 
     ``model.builder`` (``module:function``) builds a model into ``model.path`` (or a cache dir) and
     returns its directory. Otherwise ``model.path`` is a directory, or a hub name that must already be
-    in the local Hugging Face cache (:func:`deepprune.models.resolve_model_path`).
+    in the local Hugging Face cache (:func:`deepprune.model_paths.resolve_model_path`).
     """
     builder = model_cfg.get("builder")
     path = model_cfg.get("path")

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from deepprune.data.pairs import PrefixPairExample
 from deepprune.data.truncation import TruncationRule
 
 
@@ -80,3 +81,25 @@ class Judge(ABC):
         Clustering scores pairs trace by trace, in arrival order; judges whose cost is per prefix rather
         than per pair override this so that work is batched instead of paid one prefix at a time.
         """
+
+
+def score_examples(judge: Judge, examples: Sequence[PrefixPairExample], desc: str | None = None) -> np.ndarray:
+    """``judge``'s P(same answer) for labelled prefix pairs (``data.pairs.build_pairs``), problem by problem.
+
+    The judge is reset before each problem, as in online pruning (per-problem caches such as SBERT's embeddings).
+    ``desc``: show a progress bar over problems with this label.
+    """
+    from tqdm.auto import tqdm
+
+    by_problem: dict[str, list[int]] = {}
+    for i, example in enumerate(examples):
+        by_problem.setdefault(example.problem_id, []).append(i)
+    scores = np.empty(len(examples))
+    for indices in tqdm(by_problem.values(), desc=desc, unit="problem", disable=desc is None):
+        judge.reset()
+        pairs = [
+            (Prefix(examples[i].text_a, examples[i].tokens_a), Prefix(examples[i].text_b, examples[i].tokens_b))
+            for i in indices
+        ]
+        scores[indices] = judge.score(pairs)
+    return scores

@@ -26,12 +26,15 @@ import torch
 from safetensors import SafetensorError
 
 from deepprune.data.truncation import TruncationRule, truncation_from_config
-from deepprune.judges.models import BiEncoderJudgeModel, DecoderJudgeModel, EncoderJudgeModel, JudgeModel
-from deepprune.models import resolve_model_path
+from deepprune.judges.networks import BiEncoderJudgeModel, DecoderJudgeModel, EncoderJudgeModel, JudgeModel
+from deepprune.model_paths import resolve_model_path
 
 FORMAT_VERSION = 2
 MODEL_CLASSES: dict[str, type[JudgeModel]] = {
-    f"{cls.__module__}.{cls.__qualname__}": cls for cls in (EncoderJudgeModel, BiEncoderJudgeModel, DecoderJudgeModel)
+    f"{module}.{cls.__qualname__}": cls
+    for cls in (EncoderJudgeModel, BiEncoderJudgeModel, DecoderJudgeModel)
+    # Judges exported before the networks' module was renamed (deepprune.judges.models) name it so.
+    for module in (cls.__module__, "deepprune.judges.models")
 }
 # Keys of the training config that a loaded judge does not take: it loads the saved weights as they are.
 _TRAINING_ONLY = ("path", "lora", "gradient_checkpointing", "trust_remote_code")

@@ -13,7 +13,7 @@ import numpy as np
 from deepprune.config_checks import check_device, check_int
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.base import Judge, Prefix, PrefixPair
-from deepprune.models import check_custom_code, resolve_model_path
+from deepprune.model_paths import check_custom_code, resolve_model_path
 
 
 class SbertJudge(Judge):

@@ -10,9 +10,9 @@ import torch
 from deepprune.config_checks import check_device, check_int
 from deepprune.judges.backbone import BackboneJudge
 from deepprune.judges.base import Prefix, PrefixPair
-from deepprune.judges.bi_encoder import PrefixEmbeddings
+from deepprune.judges.embedding_cache import PrefixEmbeddings
 from deepprune.judges.exported import load_exported
-from deepprune.judges.models import BiEncoderJudgeModel
+from deepprune.judges.networks import BiEncoderJudgeModel
 
 
 class TrainedJudge(BackboneJudge):
@@ -20,7 +20,7 @@ class TrainedJudge(BackboneJudge):
 
     A cross-encoder or decoder reads both prefixes of every pair (they are seen jointly), so ``tokens_read``
     grows by both prefixes' token counts per pair. A bi-encoder embeds each prefix once per problem (until
-    ``reset``; :class:`~deepprune.judges.bi_encoder.PrefixEmbeddings`) and counts its tokens once.
+    ``reset``; :class:`~deepprune.judges.embedding_cache.PrefixEmbeddings`) and counts its tokens once.
     ``truncation`` is the rule the judge was trained on (None for an export that did not record one):
     callers compare it with theirs by ``==``.
     The defaults are conf/judge/trained.yaml's, for callers that build the judge in code.

@@ -13,7 +13,7 @@ import torch
 
 from deepprune.config_checks import check_device, check_int
 from deepprune.judges.backbone import BackboneJudge
-from deepprune.judges.models import DecoderJudgeModel
+from deepprune.judges.networks import DecoderJudgeModel
 
 # conf/judge/zero_shot.yaml's prompt, the default for callers that build the judge in code.
 DEFAULT_PROMPT = (

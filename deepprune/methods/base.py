@@ -100,6 +100,8 @@ class Method(ABC):
 
     name: str = "method"
     needs_judge: bool = False
+    # The runner also accumulates the exact cons@n curve over each problem's whole pool (cons: method.curve=true).
+    curve: bool = False
 
     def __init__(self, n: int | None) -> None:
         self.n = None if n is None else check_int("method.n", n)
@@ -112,6 +114,10 @@ class Method(ABC):
                 value = getattr(self, name)
                 values[name] = value.describe() if hasattr(value, "describe") else value
         return values
+
+    def summarize(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """This method's own run-level figures for metrics.json, from its per-problem records (default: none)."""
+        return {}
 
     def bind(self, judge: Judge | None) -> None:
         """Settle parameters that depend on the run's judge, before the first problem (default: none do)."""

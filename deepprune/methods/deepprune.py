@@ -7,7 +7,7 @@ compared. Two comparison rules (``compare``):
 - ``paper`` (the paper's rule): up to ``max_compare`` (K1) randomly sampled members of *every* cluster are
   scored in one batch; the trace joins the most similar cluster when that similarity exceeds ``threshold``
   (tau). Cost: up to K1 judge calls per cluster per trace.
-- ``fast`` (the default; ``experiments/bench_clustering.py`` compares both): clusters are visited largest
+- ``fast`` (the default; ``benchmarks/bench_clustering.py`` compares both): clusters are visited largest
   first (ties: the older cluster). A cluster is compared with its founder first; further members (random
   order, at most K1 in all) are scored one at a time only while the running mean is undecided: a mean above
   tau + m(1 - tau) accepts the cluster, one below tau - m*tau rejects it (m = ``exit_margin``: the share of
@@ -404,6 +404,20 @@ class DeepPruneMethod(Method):
         values["threshold"] = self.threshold if self.tau is None else self.tau
         values["threshold_key"] = self.threshold_key if self.threshold == "auto" else None  # unused otherwise
         return values
+
+    def summarize(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Why the traces stopped: how often every cluster was a singleton and K3 traces finished instead
+        (``fallback_problems``; fractional with subsamples: a problem counts the share of its subsamples that fell
+        back), and what clustering cost in judge calls per clustered trace. Many fallbacks mean the judge rarely
+        said "same": the run is then close to cons@K3 plus the stopped prefixes."""
+        return {
+            "finish": self.finish,
+            "compare": self.compare,
+            "fallback_problems": float(sum(float(r["fallback"]) for r in records)),
+            "mean_clusters": float(np.mean([r["clusters"] for r in records])),
+            "judge_calls_per_trace": float(sum(r["judge_calls"] for r in records))
+            / max(float(sum(r["traces_clustered"] for r in records)), 1.0),
+        }
 
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0

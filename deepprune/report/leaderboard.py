@@ -95,9 +95,6 @@ _OPTIONAL: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("judge_calls", _non_negative, "a finite number >= 0 or null"),
 )
 _MISSING = object()
-# Methods whose runs read prefixes with a judge: their rows name judge, tau and finishing rule, and get the judge's
-# cost column.
-JUDGED_METHODS = ("deepprune", "deepprune_deepconf")
 _SHOWN_CHARS = 60
 
 
@@ -254,7 +251,7 @@ def row_label(run: dict[str, Any]) -> str:
         # With exact clustering the stored answers as the judge give cons@N's answer at DeepPrune's cost: what a
         # judge that never errs reproduces, not a ceiling (a learned judge can be right where the majority is not).
         return "deepprune, ideal judge (cons@N's answer at DeepPrune's cost)"
-    if run.get("judge") and run["method"] in JUDGED_METHODS:
+    if run.get("judge"):  # a method that read prefixes with a judge (DeepPrune and its variants)
         # Runs that differ only in their finishing rule (e.g. the demo's) need distinct rows.
         finish = f", finish={run['finish']}" if run.get("finish") not in (None, "paper") else ""
         tau = run.get("threshold")  # threshold=auto records the judge's calibrated float: 3 digits tell runs apart
@@ -348,7 +345,7 @@ def judge_tokens_per_saved_token(run: dict[str, Any], cons: dict[str, Any] | Non
     """A DeepPrune run's judge tokens per reasoning token saved against ``cons`` (its column's full-budget cons run);
     None for other methods, a run that records no judge tokens, without a cons run, or when nothing is saved."""
     judge_tokens = _real(run.get("judge_tokens"))
-    if run["method"] not in JUDGED_METHODS or cons is None or judge_tokens is None:
+    if not run.get("judge") or cons is None or judge_tokens is None:
         return None
     saved = cons["total_tokens"] - run["total_tokens"]
     return judge_tokens / saved if saved > 0 else None
@@ -385,7 +382,7 @@ def render_markdown(runs: list[dict[str, Any]]) -> str:
     rows, columns, cells = leaderboard_rows(runs)
     curves = cons_curves(runs)
     budget = bool(curves)  # the Δ columns appear once any column has a curve to compare with
-    judge_cost = any(r["method"] in JUDGED_METHODS for r in runs)  # the judge-cost column, once a DeepPrune run is in
+    judge_cost = any(r.get("judge") for r in runs)  # the judge-cost column, once a run with a judge is in
     per_column = ["Token (x10^8)", "Acc"] + (["Δacc@budget (pt)", "Tokens vs matched cons"] if budget else [])
     per_column += ["Judge tok / saved tok"] if judge_cost else []
     header = "| Method | " + " | ".join(f"{c} {name}" for c in columns for name in per_column) + " |"

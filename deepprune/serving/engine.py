@@ -31,7 +31,7 @@ from deepprune.engines.vllm_engine import (
     confidences_from_logprobs,
     resolve_model_path,
 )
-from deepprune.models import check_custom_code
+from deepprune.model_paths import check_custom_code
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from deepprune.build import build_checker, build_judge, build_truncation
 from deepprune.commands.entry import entry
 from deepprune.config_checks import check_entry_config, check_int
-from deepprune.runner import build_checker, build_judge, build_truncation
 from deepprune.serving.app import Service, create_app
 from deepprune.serving.engine import EngineSettings, Sampling, SharedEngine
 from deepprune.serving.job import MethodCatalog

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from deepprune.build import build_checker
 from deepprune.commands.entry import run_tool
 from deepprune.data.io import read_problems, write_problems
-from deepprune.instantiate import build
 from deepprune.training.datamodule import split_problems
 
 
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not config.is_file():
         parser.error(f"{config} not found: RUN_DIR must be a train.py run directory")
     cfg = OmegaConf.load(config)
-    data, checker = cfg.data, build(cfg.benchmark.answer)
+    data, checker = cfg.data, build_checker(cfg)
     # Answers extracted as training extracted them: the written file states each trace's answer (or null).
     problems = split_problems(data, lambda path: list(read_problems(path, data.on_error, None, checker.extract)))
     problems = problems[args.split]

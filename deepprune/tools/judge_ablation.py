@@ -16,7 +16,6 @@ oversampling at k=64), ``k`` (the same at k=16/32/64), ``ablation`` (focal vs BC
 from __future__ import annotations
 
 import argparse
-import difflib
 import itertools
 import json
 import subprocess
@@ -25,15 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
-from torchmetrics.functional.classification import binary_auroc, binary_roc
 
 from deepprune.commands.entry import run_tool
 from deepprune.data.io import atomic_write_json
-from deepprune.judges.base import Prefix
-from deepprune.judges.sbert import SbertJudge
-from deepprune.report.judge_metrics import save_figure, tnr_at_fnr
+from deepprune.judges.base import Judge, score_examples
+from deepprune.judges.heuristics import heuristic_judges
+from deepprune.report.judge_metrics import judge_metrics, save_figure
 from deepprune.training.datamodule import run_test_examples
 
 COMMON = ["data.test_fraction=0.2", "judge=minilm", "truncation=first_tokens", "trainer.enable_progress_bar=false"]
@@ -52,7 +49,7 @@ COLUMNS = [  # (table header, row key)
     ("test pairs", "test_pairs"),
     ("judge AUROC", "judge_auroc"),
     ("judge TNR@FNR0.2", "judge_tnr"),
-    ("exact AUROC", "exact_auroc"),
+    ("identical-prefix AUROC", "identical_auroc"),
     ("difflib AUROC", "difflib_auroc"),
     ("SBERT AUROC", "sbert_auroc"),
     ("SBERT TNR@FNR0.2", "sbert_tnr"),
@@ -88,21 +85,15 @@ def train_run(run_dir: Path, traces: Path, overrides: list[str]) -> None:
     subprocess.run(command, check=True)
 
 
-def auroc_tnr(labels: np.ndarray, scores: np.ndarray) -> tuple[float, float]:
-    preds, target = torch.tensor(scores, dtype=torch.float32), torch.tensor(labels)
-    fpr, tpr, thresholds = binary_roc(preds, target)
-    return float(binary_auroc(preds, target)), tnr_at_fnr(fpr, tpr, thresholds)[0]
-
-
-def heuristics(cfg: DictConfig, sbert: SbertJudge) -> tuple[dict[str, tuple[float, float]], int]:
+def heuristics(cfg: DictConfig, judges: dict[str, Judge]) -> tuple[dict[str, tuple[float, float]], int]:
+    """AUROC and TNR@FNR0.2 of each prefix heuristic on the run's test pairs, and how many pairs there are."""
     examples = run_test_examples(cfg)
     labels = np.array([e.label for e in examples])
-    exact = np.array([float(e.text_a == e.text_b) for e in examples])
-    ratio = np.array([difflib.SequenceMatcher(None, e.text_a, e.text_b).ratio() for e in examples])
-    cosine = sbert.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
-    sbert.reset()
-    results = {name: auroc_tnr(labels, s) for name, s in (("exact", exact), ("difflib", ratio), ("sbert", cosine))}
-    results["identical_share"] = (float(exact.mean()), float("nan"))
+    results = {}
+    for name, judge in judges.items():
+        metrics = judge_metrics(score_examples(judge, examples), labels, prefix="")
+        results[name] = (metrics["auroc"], metrics["tnr@fnr0.2"])
+    results["identical_share"] = (float(np.mean([e.text_a == e.text_b for e in examples])), float("nan"))
     return results, len(examples)
 
 
@@ -142,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append(run_dir)
     if not runs:
         parser.error("nothing to tabulate: pass --grid or --runs")
-    sbert = SbertJudge()
+    judges = heuristic_judges()
     rows = []
     baselines: dict[str, tuple[dict[str, tuple[float, float]], int]] = {}
     for run_dir in runs:
@@ -155,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sort_keys=True,
         )
         if pairs_key not in baselines:
-            baselines[pairs_key] = heuristics(cfg, sbert)
+            baselines[pairs_key] = heuristics(cfg, judges)
         baseline, pairs = baselines[pairs_key]
         rows.append(
             {
@@ -216,7 +207,7 @@ def plot_auroc(rows: list[dict], path: Path) -> Path:
         ("judge", "trained judge"),
         ("sbert", "SBERT cosine"),
         ("difflib", "difflib ratio"),
-        ("exact", "identical prefix"),
+        ("identical", "identical prefix"),
     ]
     width = 0.8 / len(scorers)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(rows)), 4.0))

@@ -30,7 +30,6 @@ Writes ``DIR/redundancy.json`` (atomically), ``DIR/redundancy.md`` (tables) and 
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import re
 import sys
@@ -40,12 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
-from torchmetrics.functional.classification import binary_auroc
 from tqdm.auto import tqdm
 
+from deepprune.build import build_checker, build_engine, build_judge, build_method, build_truncation
 from deepprune.commands.entry import run_tool
 from deepprune.conf import CONFIG_DIR
 from deepprune.data.answers import AnswerChecker
@@ -55,14 +53,14 @@ from deepprune.data.schema import Problem
 from deepprune.data.truncation import Truncator
 from deepprune.engines.base import ProblemSpec
 from deepprune.engines.replay import ReplayEngine
-from deepprune.judges.base import Judge, Prefix
-from deepprune.judges.sbert import SbertJudge
+from deepprune.judges.base import Judge, score_examples
+from deepprune.judges.heuristics import heuristic_judges
 from deepprune.methods.base import Method
 from deepprune.report.budget import ConsCurve, delta_acc_at_budget, interpolate_accuracy, tokens_vs_matched_cons
-from deepprune.report.judge_metrics import save_figure
+from deepprune.report.judge_metrics import judge_metrics, save_figure
 from deepprune.report.leaderboard import check_output_dir, refuse_overwriting_inputs
 from deepprune.report.provenance import run_inputs
-from deepprune.runner import build_checker, build_engine, build_judge, build_method, build_truncation, run_problem
+from deepprune.runner import run_problem
 
 log = logging.getLogger("redundancy")
 
@@ -75,9 +73,8 @@ class PrefixStats:
     method: Method
     truncation: Any
     labels: list[int] = field(default_factory=list)
-    identical: list[float] = field(default_factory=list)
-    ratio: list[float] = field(default_factory=list)
-    cosine: list[float] = field(default_factory=list)
+    # Pair scores of each prefix heuristic (identical, difflib, sbert), aligned with ``labels``.
+    scores: dict[str, list[float]] = field(default_factory=dict)
     answer_hits: int = 0
     answered: int = 0
     oracle_correct: float = 0.0
@@ -144,7 +141,7 @@ def analyse_problem(
     engine: ReplayEngine,
     checker: AnswerChecker,
     oracle: Judge,
-    sbert: SbertJudge | None,
+    heuristics: dict[str, Judge] | None,
     cfg: DictConfig,
     stats: FileStats,
     curve: ConsCurve,
@@ -182,13 +179,10 @@ def analyse_problem(
                 entry.answer_hits += answer_in_text(trace.answer, text)
                 entry.answered += 1
         examples = build_pairs([problem], truncator, checker, cfg.data.pairs_per_problem, cfg.data.seed)
-        if examples and sbert is not None:
+        if examples and heuristics is not None:
             entry.labels += [e.label for e in examples]
-            entry.identical += [float(e.text_a == e.text_b) for e in examples]
-            entry.ratio += [difflib.SequenceMatcher(None, e.text_a, e.text_b).ratio() for e in examples]
-            sbert.reset()  # per-problem embedding cache, as in eval_judge.py
-            scores = sbert.score([(Prefix(e.text_a, e.tokens_a), Prefix(e.text_b, e.tokens_b)) for e in examples])
-            entry.cosine += scores.tolist()
+            for name, judge in heuristics.items():
+                entry.scores.setdefault(name, []).extend(score_examples(judge, examples).tolist())
         record = run_problem(entry.method, spec, engine, checker, oracle, cfg.seed, cfg.subsamples)
         entry.oracle_correct += float(record["correct"])
         entry.oracle_tokens += float(record["tokens"])
@@ -201,14 +195,16 @@ def answer_in_text(answer: str, text: str) -> bool:
 
 
 def auroc(scores: list[float], labels: list[int], what: str) -> float | None:
-    """torchmetrics AUROC of ``scores`` for label 1 (same answer); None when only one class occurs."""
+    """The AUROC of ``scores`` for label 1 (same answer); None when only one class occurs."""
     if len(set(labels)) < 2:
         log.warning("%s: AUROC undefined (every sampled pair has the same label)", what)
         return None
-    return float(binary_auroc(torch.tensor(scores, dtype=torch.float64), torch.tensor(labels)))
+    return judge_metrics(np.asarray(scores), np.asarray(labels), prefix="")["auroc"]
 
 
-def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None, name: str) -> dict[str, Any]:
+def analyse_file(
+    path: Path, args: argparse.Namespace, heuristics: dict[str, Judge] | None, name: str
+) -> dict[str, Any]:
     benchmark = args.benchmark or file_benchmark(path, args.on_error)
     cfg = compose_config(benchmark, args)
     cfg.data.traces = str(path)
@@ -225,7 +221,7 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
     stats, curve = FileStats(), ConsCurve(checker)
     try:
         for spec in tqdm(engine.problems(), desc=path.name, unit="problem", dynamic_ncols=True):
-            analyse_problem(spec, engine, checker, oracle, sbert, cfg, stats, curve, prefixes)
+            analyse_problem(spec, engine, checker, oracle, heuristics, cfg, stats, curve, prefixes)
     except ValueError as err:
         if str(path) in str(err):  # read errors already name file and line
             raise
@@ -262,10 +258,11 @@ def analyse_file(path: Path, args: argparse.Namespace, sbert: SbertJudge | None,
                 "k": entry.k,
                 "num_pairs": len(entry.labels),
                 "same_answer_share": float(np.mean(entry.labels)) if entry.labels else None,
-                "identical_auroc": auroc(entry.identical, entry.labels, f"{what} identical"),
-                "difflib_auroc": auroc(entry.ratio, entry.labels, f"{what} difflib"),
-                "sbert_auroc": auroc(entry.cosine, entry.labels, f"{what} sbert"),
-                "identical_share": float(np.mean(entry.identical)) if entry.identical else None,
+                **{
+                    f"{name}_auroc": auroc(entry.scores.get(name, []), entry.labels, f"{what} {name}")
+                    for name in ("identical", "difflib", "sbert")
+                },
+                "identical_share": float(np.mean(entry.scores["identical"])) if entry.labels else None,
                 "answer_in_prefix": entry.answer_hits / entry.answered if entry.answered else None,
                 "oracle_accuracy": oracle_accuracy,
                 "oracle_tokens": entry.oracle_tokens,
@@ -464,8 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = output_names(args.files)
     check_inputs(args, names)
     args.out.mkdir(parents=True, exist_ok=True)
-    sbert = SbertJudge() if args.k else None
-    files = [analyse_file(path, args, sbert, name) for path, name in zip(args.files, names, strict=True)]
+    heuristics = heuristic_judges() if args.k else None
+    files = [analyse_file(path, args, heuristics, name) for path, name in zip(args.files, names, strict=True)]
     inputs = run_inputs(compose_config(files[0]["benchmark"], args))
     inputs.pop("traces")
     report = {

@@ -15,17 +15,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
+from deepprune.build import build_checker, build_truncation
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import ReadStats, read_problems
 from deepprune.data.pairs import PrefixPairExample, build_pairs, split_by_group, split_by_problem
 from deepprune.data.schema import Problem
 from deepprune.data.tokenizer import resolve_token_unit
 from deepprune.data.truncation import TruncationRule, Truncator
-from deepprune.judges.models import PairItem
+from deepprune.judges.networks import PairItem
 from deepprune.training.sampler import OversamplingSampler
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ class JudgeDataModule(pl.LightningDataModule):
 
 def run_test_examples(run_cfg: DictConfig) -> list[PrefixPairExample]:
     """A finished train.py run's test pairs, rebuilt from its saved config (same split, same seeds)."""
-    truncation, checker = instantiate(run_cfg.truncation), instantiate(run_cfg.benchmark.answer)
+    truncation, checker = build_truncation(run_cfg), build_checker(run_cfg)
     datamodule = JudgeDataModule(run_cfg.data, truncation, checker, lambda items: items, None)
     datamodule.setup("test")
     return datamodule.examples["test"]

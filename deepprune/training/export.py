@@ -18,7 +18,7 @@ import torch
 from deepprune.data.io import atomic_write_json, claim_output_dir
 from deepprune.data.truncation import TruncationRule
 from deepprune.judges.exported import FORMAT_VERSION
-from deepprune.judges.models import JudgeModel
+from deepprune.judges.networks import JudgeModel
 
 
 def export_judge(

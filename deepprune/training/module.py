@@ -18,7 +18,7 @@ from torchmetrics.classification import (
     BinaryROC,
 )
 
-from deepprune.judges.models import JudgeModel
+from deepprune.judges.networks import JudgeModel
 from deepprune.report.judge_metrics import plot_roc, tnr_at_fnr
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class JudgeModule(pl.LightningModule):
     """Trains a judge model on prefix pairs (the network passed in, lightning-hydra-template style).
 
     Args:
-        net: the judge model (:class:`deepprune.judges.models.JudgeModel`).
+        net: the judge model (:class:`deepprune.judges.networks.JudgeModel`).
         loss: loss on (logits, labels) (``conf/loss``).
         optimizer: ``params -> Optimizer`` (``conf/optimizer``, ``_partial_``).
         scheduler: ``(optimizer, num_training_steps) -> LRScheduler`` (``conf/scheduler``, ``_partial_``).

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
-from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import WandbLogger
 
+from deepprune.build import build_callbacks, build_loggers, build_trainer
 from deepprune.config_checks import check_entry_config
 from deepprune.data.io import atomic_write_json
 from deepprune.instantiate import build
-from deepprune.judges.models import JudgeModel
+from deepprune.judges.networks import JudgeModel
 from deepprune.report.loggers import wandb_group, wandb_mode
 from deepprune.training.datamodule import JudgeDataModule
 from deepprune.training.export import claim_judge_dir, export_judge
@@ -41,35 +41,6 @@ def wandb_logger(
         save_dir=save_dir,
         offline=wandb_mode(mode) == "offline",
     )
-
-
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
-    """The Lightning loggers of ``conf/logger`` (its nodes with a ``_target_``), writing under ``run_dir``."""
-    loggers = [
-        instantiate(node, save_dir=str(run_dir))
-        for node in cfg.logger.values()
-        if isinstance(node, DictConfig) and "_target_" in node
-    ]
-    for logger in loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    return loggers
-
-
-def build_callbacks(cfg: DictConfig, loggers: list[Logger]) -> list[Callback]:
-    """The callbacks of ``conf/callbacks``: every node with a ``_target_`` (lightning-hydra-template style).
-
-    A learning-rate monitor is left out when there is no logger to write to (Lightning refuses it then).
-    """
-    callbacks = [build(node) for node in cfg.callbacks.values() if isinstance(node, DictConfig) and "_target_" in node]
-    return [c for c in callbacks if loggers or not isinstance(c, LearningRateMonitor)]
-
-
-def build_trainer(cfg: DictConfig, run_dir: Path, loggers: list[Logger], callbacks: list[Callback]) -> pl.Trainer:
-    """``pl.Trainer`` from ``conf/trainer`` (``threads`` is ours: torch threads per process)."""
-    if cfg.trainer.threads:
-        torch.set_num_threads(int(cfg.trainer.threads))
-    options = OmegaConf.masked_copy(cfg.trainer, [k for k in cfg.trainer if k != "threads"])
-    return instantiate(options, logger=loggers or False, callbacks=callbacks, default_root_dir=str(run_dir))
 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:

@@ -27,13 +27,13 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+from tokenizers import Regex, pre_tokenizers
 from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3ForCausalLM
 
 from deepprune.config_checks import check_int, check_range
 from deepprune.data.io import claim_output_dir
-from deepprune.models import tiny_qwen3
+from deepprune.tiny_models import BOS, EOS, PAD, PIECE_PATTERN, UNK, tiny_qwen3, word_level_tokenizer
 from experiments.demo.task import (
     SOLUTION_HEADER,
     Problem,
@@ -45,14 +45,11 @@ from experiments.demo.task import (
     template_corpus,
 )
 
-PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
-
-# One token per word, per digit and per symbol, each carrying its leading space if it has one. Digits
-# are separate tokens so that arithmetic is learnable, and because every token keeps its own space the
-# decoder just concatenates: decode(encode(text)) == text for any text the task generates.
+# The tokenizer (deepprune.tiny_models.word_level_tokenizer): one token per word, per digit and per symbol, each
+# carrying its leading space. Digits are separate tokens so that arithmetic is learnable, and because every token
+# keeps its own space the decoder just concatenates: decode(encode(text)) == text for any text the task generates.
 # Marks a directory written by save_reasoner: the only kind it replaces.
 REASONER_MARKER = "deepprune_reasoner.json"
-PIECE_PATTERN = r" ?\\boxed\{| ?\d| ?[A-Za-z]+| ?[^\sA-Za-z\d]|\s"
 
 # Renders one user message to exactly ``format_prompt(content)``; no BOS is added anywhere, so the
 # template, ``tokenizer(format_prompt(q))`` and vLLM's own prompt tokenization give the same ids.
@@ -68,19 +65,8 @@ def build_tokenizer() -> PreTrainedTokenizerFast:
     pieces = {f"{space}{d}" for d in range(10) for space in ("", " ")}
     for text in template_corpus():
         pieces.update(piece for piece, _ in pre_tokenizer.pre_tokenize_str(text))
-    vocab = {token: i for i, token in enumerate([PAD, BOS, EOS, UNK, *sorted(pieces)])}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-    backend.pre_tokenizer = pre_tokenizer
-    backend.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        unk_token=UNK,
-        clean_up_tokenization_spaces=False,
-        chat_template=CHAT_TEMPLATE,
-        model_max_length=512,
+    return word_level_tokenizer(
+        [PAD, BOS, EOS, UNK, *sorted(pieces)], chat_template=CHAT_TEMPLATE, model_max_length=512
     )
 
 

@@ -42,6 +42,6 @@ def write_traces(path: Path, num_problems: int = 12, traces_per_problem: int = 8
 
 def tiny_qwen3_dir(path: Path) -> str:
     """A tiny random-init Qwen3 with the bundled MiniLM tokenizer (same one train.py generates)."""
-    from deepprune.models import tiny_judge_base
+    from deepprune.tiny_models import tiny_judge_base
 
     return tiny_judge_base(path, seed=0, hidden_size=64, num_layers=2)

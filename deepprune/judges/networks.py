@@ -27,7 +27,7 @@ from torch import nn
 from deepprune.config_checks import check_range, remote_code_refusal_names
 from deepprune.data.tokenizer import bundled_minilm_path
 from deepprune.judges.lora import apply_lora
-from deepprune.models import resolve_model_path
+from deepprune.model_paths import resolve_model_path
 
 # (text_a, text_b, label); label is -1 at inference.
 PairItem = tuple[str, str, int]

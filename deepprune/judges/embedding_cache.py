@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from deepprune.judges.base import Prefix, PrefixPair
-from deepprune.judges.models import BiEncoderJudgeModel
+from deepprune.judges.networks import BiEncoderJudgeModel
 
 
 class PrefixEmbeddings:

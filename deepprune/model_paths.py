@@ -1,4 +1,4 @@
-"""Model files shared by the judges, the vLLM engine and the demo: one path resolver, one tiny-model builder.
+"""Where model weights come from: one path resolver for the judges, the vLLM engine and the demo.
 
 Weights are only ever read from local directories or the local Hugging Face cache, never downloaded, and
 Python code shipped with a model runs only when the config key named in the error allows it.
@@ -10,13 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from transformers import Qwen3Config, Qwen3ForCausalLM
-
-from deepprune.data.io import claim_output_dir
-from deepprune.data.tokenizer import bundled_minilm_path
-
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
-_TINY_JUDGE_MARKER = "deepprune_tiny_judge_base.json"
 
 
 def check_custom_code(model_dir: str | Path, trust_remote_code: bool, flag: str | None) -> None:
@@ -78,70 +72,3 @@ def resolve_model_path(
         # Before the weights are read (a directory's missing weights are reported by the loader, naming them).
         check_custom_code(local, trust_remote_code, trust_key)
     return str(local)
-
-
-def tiny_qwen3(
-    vocab_size: int,
-    hidden_size: int,
-    intermediate_size: int,
-    num_layers: int,
-    max_position_embeddings: int,
-    tie_word_embeddings: bool,
-    pad_token_id: int | None,
-    bos_token_id: int | None = None,
-    eos_token_id: int | None = None,
-    num_attention_heads: int = 2,
-    num_key_value_heads: int = 1,
-    head_dim: int = 64,
-) -> Qwen3ForCausalLM:
-    """A random-init Qwen3 (the real architecture, so vLLM and the LoRA code paths run on it).
-
-    ``head_dim`` stays 64 by default: vLLM's CPU attention rejects smaller heads. The weights come from
-    torch's global generator: seed it first for a reproducible model.
-    """
-    config = Qwen3Config(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_attention_heads,
-        num_key_value_heads=num_key_value_heads,
-        head_dim=head_dim,
-        max_position_embeddings=max_position_embeddings,
-        tie_word_embeddings=tie_word_embeddings,
-        bos_token_id=bos_token_id,
-        eos_token_id=eos_token_id,
-        pad_token_id=pad_token_id,
-    )
-    return Qwen3ForCausalLM(config)
-
-
-def tiny_judge_base(out_dir: str | os.PathLike[str], seed: int, hidden_size: int, num_layers: int) -> str:
-    """Write a random-init tiny Qwen3 with the bundled MiniLM tokenizer to ``out_dir``; return the directory.
-
-    The base of ``judge=tiny_qwen3`` (CI): the decoder + LoRA path of Qwen3-4B on CPU, without a download.
-    A model this function wrote there before is reused; a directory it did not write (not empty, no marker
-    file) is refused rather than written into.
-    """
-    import torch
-    from transformers import AutoTokenizer
-
-    out = Path(out_dir)
-    if claim_output_dir(out, _TINY_JUDGE_MARKER, "judge.path.out_dir"):
-        return str(out)
-    tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_path(), local_files_only=True)
-    torch.manual_seed(seed)
-    model = tiny_qwen3(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_layers=num_layers,
-        max_position_embeddings=2048,
-        tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / _TINY_JUDGE_MARKER).write_text("{}\n")  # written last: a half-written directory is not reused
-    return str(out)
