@@ -19,9 +19,12 @@ sets it to the file's same-answer share of all trace pairs. At ``auroc = 1`` the
 It reads no text, so it counts no judge tokens.
 
 What it is not: a real judge's errors are correlated, not independent per pair. A misleading prefix fools it on
-every pair the trace is in, hard problems are hard for every pair, and similar-looking wrong traces are confused
-together; clustering absorbs independent errors more easily than correlated ones. A map drawn with this judge is
-therefore optimistic for a real judge of the same AUROC: read its break-even AUROC as a lower bound.
+every pair the trace is in, hard problems are hard for every pair, and similar-looking prefixes are judged alike.
+Clustering reacts to that pattern, not to the AUROC alone, so a real judge of the same AUROC lands off this judge's
+line, either way: wrong traces merged together hurt more than scattered errors, while errors that are consistent
+across a cluster keep it coherent. The trained judges measured so far land on or above the line (docs/payoff.md):
+place a judge's own point beside the map (``deepprune payoff --judge-run``) rather than take a break-even AUROC as
+a bound.
 
 ``recorded_metrics`` returns what a validation set would record for this judge, exactly: its AUROC and
 ``val/threshold@fnr0.2`` (the probability below which 20% of same-answer pairs fall), so ``method.threshold=auto``

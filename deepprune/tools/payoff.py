@@ -1,6 +1,6 @@
 """Will DeepPrune pay off on these traces? Δacc@budget against judge AUROC: the pay-off map.
 
-    python -m deepprune.tools.payoff TRACES... --out DIR [--k 16 32 64] [--auroc 0.75 0.8 0.85 0.9 0.95 1.0]
+    deepprune payoff TRACES... --out DIR [--k 16 32 64] [--auroc 0.75 0.8 0.85 0.9 0.95 1.0]
         [--finish paper diversity ...] [--judge-run RUN_DIR[=AUROC_SOURCE] ...] [--benchmark NAME]
         [--limit N] [--prior file|P] [--seed 0] [--resamples 2000] [--tokenizer PATH] [--on-error raise|skip]
         [--override method.finish_largest=3 ...]
@@ -18,7 +18,8 @@ The break-even AUROC of a (k, rule) is where Δacc@budget crosses 0 for the last
 AUROCs (linear between the two points around it): from there on every mapped point pays. "none in range": even
 the highest mapped AUROC does not pay; "below range": the lowest already pays. The same is reported for the
 interval's lower end (from where the gain is larger than its noise). The synthetic judge's errors are
-independent, a real judge's correlate: read a break-even AUROC as a lower bound for a real judge.
+independent, a real judge's correlate, so a real judge of the same AUROC can land off the line, either way:
+place it on the map (``--judge-run``).
 
 ``--judge-run`` places trained judges on the map: a ``prune.py`` run directory of DeepPrune with a real judge on
 one of the files (matched by its ``problem_set``, in the same token unit). Its Δacc@budget and interval are
@@ -401,8 +402,8 @@ def verdict(entry: FileMap, args: argparse.Namespace) -> str:
     parts = [
         f"{entry.path.name} ({entry.num_problems} problems x {entry.pool} traces{subset}): break-even AUROC, where "
         "Δacc@budget against the cons@n curve crosses 0 [where its 95% interval clears 0], with a synthetic judge "
-        f"whose errors are independent (a lower bound for a real judge; '< {min(args.auroc):g}': every mapped "
-        "AUROC pays; 'none in range': none does):"
+        f"whose errors are independent (a real judge can land off its line, either way; '< {min(args.auroc):g}': "
+        "every mapped AUROC pays; 'none in range': none does):"
     ]
     for k in args.k:
         rules = [b for b in entry.break_even if b["k"] == k]
