@@ -33,6 +33,7 @@ RUNS = (
     "deepconf_low",
     "deepconf_high",
     "deepprune",
+    "deepprune_adaptive",
     "deepprune_diversity",
     "deepprune_deepconf",
     "deepprune_oracle",
@@ -49,7 +50,8 @@ def test_demo_runs_every_method(tmp_path):
     # The shipped judge's tau is the one its training recorded (threshold=auto), shown to 3 digits.
     tau = json.loads(Path(asset_path("demo/judge/judge.json")).read_text())["metrics"]["val/threshold@fnr0.2"]
     for row in ("cons", "deepconf_low", "deepconf_high", f"deepprune (trained, tau={tau:.3f})",
-                f"deepprune (trained, tau={tau:.3f}, finish=diversity)", "deepprune, ideal judge"):  # fmt: skip
+                f"deepprune (trained, tau={tau:.3f}, finish=diversity)",
+                f"deepprune (trained, tau={tau:.3f}, finish=adaptive)", "deepprune, ideal judge"):  # fmt: skip
         assert f"| {row}" in board, board
     assert (tmp_path / "pareto.png").exists() and (tmp_path / "leaderboard.csv").exists()
     metrics = {m: json.loads((tmp_path / m / "metrics.json").read_text()) for m in RUNS}
@@ -57,8 +59,9 @@ def test_demo_runs_every_method(tmp_path):
     assert metrics["deepconf_low"]["method_params"]["window"] == 64  # the demo's per-method setting
     assert metrics["cons"]["judge"] is None and metrics["deepprune_oracle"]["judge"] == "oracle"
     assert metrics["deepprune"]["judge"] == metrics["deepprune_diversity"]["judge"] == "trained"
-    assert (metrics["deepprune"]["finish"], metrics["deepprune_diversity"]["finish"]) == ("paper", "diversity")
-    for name in ("deepprune", "deepprune_diversity", "deepprune_oracle", "deepconf_low"):
+    finishes = [metrics[m]["finish"] for m in ("deepprune", "deepprune_diversity", "deepprune_adaptive")]
+    assert finishes == ["paper", "diversity", "adaptive"]
+    for name in ("deepprune", "deepprune_adaptive", "deepprune_diversity", "deepprune_oracle", "deepconf_low"):
         assert metrics[name]["total_tokens"] < metrics["cons"]["total_tokens"]
     # The shipped judge forms clusters: fewer clusters than traces, so finish=diversity finishes fewer traces.
     assert all(p["cluster_sizes"][0] > 1 for p in metrics["deepprune_diversity"]["problems"])

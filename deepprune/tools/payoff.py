@@ -47,13 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from deepprune.build import build_checker, build_engine, build_judge, build_method, build_truncation
 from deepprune.commands.entry import run_tool
-from deepprune.conf import CONFIG_DIR
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.io import atomic_write_json, atomic_write_text, claim_output_dir
 from deepprune.data.tokenizer import TokenCounter, same_tokenizer
@@ -67,7 +65,7 @@ from deepprune.report.judge_metrics import save_figure
 from deepprune.report.leaderboard import field_problem, refuse_overwriting_inputs
 from deepprune.report.provenance import run_inputs
 from deepprune.runner import problem_set_hash, run_problem
-from deepprune.tools.redundancy import file_benchmark, output_names
+from deepprune.tools.redundancy import compose_prune, file_benchmark, output_names
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +138,6 @@ class FileMap:
 
 def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
     """``prune.py``'s config for DeepPrune with ``judge=synthetic`` on ``benchmark`` (plus ``--override``s)."""
-    if not (CONFIG_DIR / "benchmark" / f"{benchmark}.yaml").exists():
-        known = sorted(p.stem for p in (CONFIG_DIR / "benchmark").glob("*.yaml"))
-        raise ValueError(f"no benchmark config conf/benchmark/{benchmark}.yaml (known: {', '.join(known)})")
     for override in args.override:
         if override.lstrip("+~").split("=")[0] == "judge":
             raise ValueError(f"--override {override}: the map sweeps judge=synthetic (--auroc sets its quality)")
@@ -151,18 +146,13 @@ def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
         "judge=synthetic",
         "engine=replay",
         "method.threshold=auto",  # the synthetic judge records its FNR-0.2 threshold, as train.py records one
-        f"benchmark={benchmark}",
         f"seed={args.seed}",
         f"judge.seed={args.seed}",
         f"data.on_error={args.on_error}",
         *([f"data.limit={args.limit}"] if args.limit is not None else []),
         *args.override,
     ]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("prune", overrides)
-    # Paths are set here, not as overrides: a path may hold characters the override grammar reserves.
-    cfg.data.tokenizer = args.tokenizer
-    return cfg
+    return compose_prune(benchmark, overrides, args.tokenizer)
 
 
 def variant(cfg: DictConfig, **settings: dict[str, Any]) -> DictConfig:

@@ -96,17 +96,26 @@ class FileStats:
     model: str | None = None
 
 
-def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
-    """``prune.py``'s config for DeepPrune with the oracle judge on ``benchmark`` (plus ``--override``s)."""
+def compose_prune(benchmark: str, overrides: list[str], tokenizer: str | None) -> DictConfig:
+    """``prune.py``'s config on ``benchmark`` (a ``conf/benchmark`` name, checked) with ``overrides``, composed in code
+    by the tools that replay a trace file themselves (redundancy, payoff)."""
     if not (CONFIG_DIR / "benchmark" / f"{benchmark}.yaml").exists():
         known = sorted(p.stem for p in (CONFIG_DIR / "benchmark").glob("*.yaml"))
         raise ValueError(f"no benchmark config conf/benchmark/{benchmark}.yaml (known: {', '.join(known)})")
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("prune", [f"benchmark={benchmark}", *overrides])
+    # Paths are set here, not as overrides: a path may hold characters the override grammar reserves.
+    cfg.data.tokenizer = tokenizer
+    return cfg
+
+
+def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
+    """``prune.py``'s config for DeepPrune with the oracle judge on ``benchmark`` (plus ``--override``s)."""
     overrides = [
         "method=deepprune",
         "judge=oracle",
         "method.call_budget=null",  # exact clustering: a budget would split answer groups
         "engine=replay",
-        f"benchmark={benchmark}",
         f"seed={args.seed}",
         f"subsamples={args.subsamples}",
         f"data.seed={args.seed}",
@@ -114,11 +123,7 @@ def compose_config(benchmark: str, args: argparse.Namespace) -> DictConfig:
         f"data.on_error={args.on_error}",
         *args.override,
     ]
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("prune", overrides)
-    # Paths are set here, not as overrides: a path may hold characters the override grammar reserves.
-    cfg.data.tokenizer = args.tokenizer
-    return cfg
+    return compose_prune(benchmark, overrides, args.tokenizer)
 
 
 def file_benchmark(path: Path, on_error: str) -> str:
