@@ -36,13 +36,18 @@ def lowest_group_confidence(confs: Sequence[float], window: int) -> float:
     return float(window_means(confs, window).min())
 
 
-def _require_confs(trace: TraceHandle, problem: ProblemSpec) -> list[float]:
+def require_confs(trace: TraceHandle, problem: ProblemSpec) -> list[float]:
     if trace.confs is None:
         raise ValueError(
             f"problem {problem.id}: DeepConf needs per-token confidences ('confs') in every trace; "
             "this trace file has none (generate traces with generate.py, which records them)"
         )
     return trace.confs
+
+
+def confidence_bar(warmup_scores: Sequence[float], keep_top_percent: float) -> float:
+    """Keeping the top p% of warmup traces puts the bar at their (100 - p)-th percentile."""
+    return float(np.percentile(warmup_scores, 100.0 - keep_top_percent))
 
 
 # The share of warmup traces each paper variant keeps above its bar (the threshold is the (100 - p)-th percentile).
@@ -83,10 +88,6 @@ class DeepConfMethod(Method):
             else check_range("method.consensus_beta", consensus_beta, 0.5, 1, low_open=True)
         )
 
-    def threshold(self, warmup_scores: Sequence[float]) -> float:
-        """Keeping the top p% of warmup traces puts the bar at their (100 - p)-th percentile."""
-        return float(np.percentile(warmup_scores, 100.0 - self.keep_top_percent))
-
     def run(
         self, problem: ProblemSpec, engine: Engine, checker: AnswerChecker, judge: Judge | None = None, seed: int = 0
     ) -> MethodOutcome:
@@ -102,8 +103,8 @@ class DeepConfMethod(Method):
             )
         warmup, rest = traces[: self.warmup], traces[self.warmup :]
         engine.advance(warmup, End())
-        scores = [lowest_group_confidence(_require_confs(t, problem), self.window) for t in warmup]
-        bar = self.threshold(scores)
+        scores = [lowest_group_confidence(require_confs(t, problem), self.window) for t in warmup]
+        bar = confidence_bar(scores, self.keep_top_percent)
         answers: list[str | None] = []
         weights: list[float] = []
         for trace, score in zip(warmup, scores, strict=True):
@@ -143,7 +144,7 @@ class DeepConfMethod(Method):
         """Add a post-warmup trace's vote: finished, with an answer, and its score at or above the bar."""
         if not (trace.finished and trace.answer is not None):
             return
-        score = lowest_group_confidence(_require_confs(trace, problem), self.window)
+        score = lowest_group_confidence(require_confs(trace, problem), self.window)
         if score >= bar:
             answers.append(trace.answer)
             weights.append(score)
@@ -214,7 +215,7 @@ class DeepConfOfflineMethod(Method):
         traces = engine.start(problem, self.n, seed)
         engine.advance(traces, End())
         voters = [t for t in traces if t.answer is not None]
-        scores = [1.0 if self.variant == "majority" else self.score(_require_confs(t, problem)) for t in voters]
+        scores = [1.0 if self.variant == "majority" else self.score(require_confs(t, problem)) for t in voters]
         if self.variant.startswith("top10") and voters:
             bar = np.percentile(scores, 90)
             kept = [(t, s) for t, s in zip(voters, scores, strict=True) if s >= bar]

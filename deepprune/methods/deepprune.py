@@ -119,16 +119,13 @@ class MemoScorer:
     def score(self, pairs: Sequence[PrefixPair]) -> np.ndarray:
         keys = [(a.key, b.key) if a.key is not None and b.key is not None else None for a, b in pairs]
         todo = [i for i, key in enumerate(keys) if key is None or key not in self.memo]
-        scores = np.empty(len(pairs), dtype=np.float64)
+        scores = np.array([self.memo.get(key, np.nan) if key is not None else np.nan for key in keys])
         if todo:
             fresh = self.scorer.score([pairs[i] for i in todo])
             for i, value in zip(todo, fresh, strict=True):
                 scores[i] = value
                 if keys[i] is not None:
                     self.memo[keys[i]] = float(value)
-        for i, key in enumerate(keys):
-            if key is not None and i not in todo:
-                scores[i] = self.memo[key]
         return scores
 
 
@@ -510,7 +507,7 @@ class DeepPruneMethod(Method):
                     break
                 votes = soft_votes(clusters, finisher, prefixes, scorer, checker)
                 if decided(votes, [t.answer for t in finisher.traces], checker, budget - done):
-                    break
+                    return votes  # the decided vote is the final one: nothing finished since
             finisher.finish(order[done : done + step])
             done += step
         return soft_votes(clusters, finisher, prefixes, scorer, checker)

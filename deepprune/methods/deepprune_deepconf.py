@@ -28,12 +28,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from deepprune.config_checks import check_int, check_range
 from deepprune.data.truncation import TruncationRule
 from deepprune.engines.base import ConfidenceBelow, Engine, ProblemSpec, TraceHandle
-from deepprune.methods.deepconf import lowest_group_confidence
+from deepprune.methods.deepconf import confidence_bar, lowest_group_confidence, require_confs
 from deepprune.methods.deepprune import DeepPruneMethod, Finisher
 
 
@@ -62,8 +60,7 @@ class ConfidenceFinisher(Finisher):
         if head:
             super().finish(head)
             if len(self.finished) >= self.warmup:
-                scores = [self.score(i) for i in self.finished]
-                self.bar = float(np.percentile(scores, 100.0 - self.keep_top_percent))
+                self.bar = confidence_bar([self.score(i) for i in self.finished], self.keep_top_percent)
         rest = fresh[len(head) :]
         if rest:
             self.engine.advance([self.traces[i] for i in rest], ConfidenceBelow(self.bar, self.window))
@@ -71,13 +68,7 @@ class ConfidenceFinisher(Finisher):
 
     def score(self, position: int) -> float:
         """DeepConf's score of a finished trace: its lowest group confidence."""
-        confs = self.traces[position].confs
-        if confs is None:
-            raise ValueError(
-                f"problem {self.problem.id}: method=deepprune_deepconf needs per-token confidences ('confs') in every "
-                "trace; this trace file has none (generate traces with generate.py, which records them)"
-            )
-        return lowest_group_confidence(confs, self.window)
+        return lowest_group_confidence(require_confs(self.traces[position], self.problem), self.window)
 
     def weight(self, position: int) -> float:
         """The trace's lowest group confidence if it finished with an answer, else 0 (stopped or unanswered)."""
