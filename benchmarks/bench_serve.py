@@ -50,33 +50,38 @@ class Outcome:
 
 
 @contextmanager
-def local_server(concurrency: int) -> Iterator[str]:
-    """``python serve.py`` on a free port of 127.0.0.1; its log goes to a temporary file, printed if it fails."""
+def serve_subprocess(
+    overrides: list[str], run_dir: Path, env: dict[str, str] | None = None, timeout: float = START_TIMEOUT_S
+) -> Iterator[str]:
+    """``python serve.py`` with ``overrides`` on a free port of 127.0.0.1, once it answers ``/health``; its URL.
+
+    The log goes to ``run_dir/server.log`` (its tail is in the error if the server exits or does not answer within
+    ``timeout`` seconds); on exit the server gets SIGINT (a clean engine shutdown), then SIGKILL after 60 s.
+    The load test and tests/test_serve.py start their servers through this.
+    """
     import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run_dir = Path(tempfile.mkdtemp(prefix="bench_serve_"))
-    log = (run_dir / "server.log").open("w")
-    command = [
-        sys.executable, str(ROOT / "serve.py"), f"port={port}", f"hydra.run.dir={run_dir}",
-        f"limits.max_concurrent_requests={concurrency}",
-    ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log_path = run_dir / "server.log"
+    log = log_path.open("w")
+    command = [sys.executable, str(ROOT / "serve.py"), f"port={port}", f"hydra.run.dir={run_dir}", *overrides]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + timeout
         while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve.py did not start; its log:\n{(run_dir / 'server.log').read_text()[-4000:]}")
+            if process.poll() is not None:
+                raise RuntimeError(f"serve.py exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"serve.py did not answer within {timeout:g} s:\n{log_path.read_text()[-4000:]}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             time.sleep(1)
-        print(f"server up on {url} (log: {run_dir / 'server.log'})", flush=True)
         yield url
     finally:
         process.send_signal(signal.SIGINT)
@@ -84,7 +89,17 @@ def local_server(concurrency: int) -> Iterator[str]:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
         log.close()
+
+
+@contextmanager
+def local_server(concurrency: int) -> Iterator[str]:
+    """The load test's server: the defaults, ``concurrency`` requests at a time; its log in a temporary directory."""
+    run_dir = Path(tempfile.mkdtemp(prefix="bench_serve_"))
+    with serve_subprocess([f"limits.max_concurrent_requests={concurrency}"], run_dir) as url:
+        print(f"server up on {url} (log: {run_dir / 'server.log'})", flush=True)
+        yield url
 
 
 def questions(count: int) -> list[tuple[str, str]]:

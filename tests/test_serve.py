@@ -8,18 +8,14 @@ run one request at a time, so a counter difference is one request's tokens.
 from __future__ import annotations
 
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.run_entry import ROOT, entry_env, tail
+from benchmarks.bench_serve import serve_subprocess
+from tests.helpers.run_entry import entry_env
 from tests.helpers.run_if import RunIf
 
 pytestmark = RunIf(requires_vllm=True, modules=("fastapi", "uvicorn", "openai", "httpx"))
@@ -31,48 +27,14 @@ BODY_LIMIT = 4096
 START_TIMEOUT_S = 300  # engine start-up on a busy 2-core machine
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``python serve.py`` with the defaults, two requests at a time and no queue (so the third gets 429)."""
-    import httpx
-
-    run_dir = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    log = (run_dir / "server.log").open("w")
-    command = [
-        sys.executable, str(ROOT / "serve.py"), f"port={port}", f"hydra.run.dir={run_dir}",
+    limits = [
         "limits.max_concurrent_requests=2", "limits.max_queued_requests=0", f"limits.max_body_bytes={BODY_LIMIT}",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=entry_env(), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"serve.py exited with {process.returncode}:\n{tail(Path(log.name).read_text())}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"serve.py did not answer within {START_TIMEOUT_S} s:\n{tail(Path(log.name).read_text())}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
+    with serve_subprocess(limits, tmp_path_factory.mktemp("serve"), env=entry_env(), timeout=START_TIMEOUT_S) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")
