@@ -13,13 +13,12 @@ import random
 
 import math_verify
 import pytest
-from omegaconf import OmegaConf
 
 from deepprune.data import answers
 from deepprune.data.answers import AnswerChecker, math_equal, strip_thousands_separators
 from deepprune.data.pairs import build_pairs, label_problems, labelling_progress
 from deepprune.data.schema import Problem, Trace
-from tests.helpers.training import write_traces
+from tests.helpers.training import data_config, write_traces
 
 SEPARATED = [
     (r"1\,000", "1000"),
@@ -285,23 +284,9 @@ def test_datamodule_logs_labelling_progress_and_cost(tmp_path, caplog):
     from deepprune.data.truncation import FirstTokens
     from deepprune.training.datamodule import JudgeDataModule
 
-    data = {
-        "train": str(write_traces(tmp_path / "t.jsonl", num_problems=20)),
-        "val": None,
-        "test": None,
-        "val_fraction": 0.2,
-        "test_fraction": 0.25,
-        "on_error": "raise",
-        "tokenizer": None,
-        "trust_remote_code": False,
-        "pairs_per_problem": 4,
-        "seed": 0,
-        "batch_size": 4,
-        "num_workers": 0,
-        "both_orders": False,
-    }
+    data = data_config(write_traces(tmp_path / "t.jsonl", num_problems=20), pairs_per_problem=4, batch_size=4)
     checker = AnswerChecker("answer_is", "string", None)
-    module = JudgeDataModule(OmegaConf.create(data), FirstTokens(64), checker, lambda items: items, None)
+    module = JudgeDataModule(data, FirstTokens(64), checker, lambda items: items, None)
     with caplog.at_level(logging.INFO):
         module.setup("fit")
     lines = [r.getMessage() for r in caplog.records]

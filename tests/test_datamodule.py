@@ -2,7 +2,6 @@ import re
 from functools import partial
 
 import pytest
-from omegaconf import OmegaConf
 
 from deepprune.data.answers import AnswerChecker
 from deepprune.data.tokenizer import bundled_minilm_path
@@ -10,7 +9,7 @@ from deepprune.data.truncation import FirstTokens
 from deepprune.judges.networks import EncoderCollator
 from deepprune.training.datamodule import JudgeDataModule, PairDataset
 from deepprune.training.sampler import OversamplingSampler
-from tests.helpers.training import UNANSWERED, write_traces
+from tests.helpers.training import UNANSWERED, data_config, write_traces
 
 ANSWER = re.compile(r"The answer is (\w+)\.$")
 
@@ -18,25 +17,9 @@ ANSWER = re.compile(r"The answer is (\w+)\.$")
 def _datamodule(train, **data):
     from transformers import AutoTokenizer
 
-    base = {
-        "train": str(train),
-        "val": None,
-        "test": None,
-        "val_fraction": 0.2,
-        "test_fraction": 0.25,
-        "on_error": "raise",
-        "tokenizer": None,
-        "trust_remote_code": False,
-        "pairs_per_problem": 10,
-        "seed": 0,
-        "batch_size": 6,
-        "num_workers": 0,
-        "both_orders": False,
-    }
-    base.update(data)
     collate = EncoderCollator(AutoTokenizer.from_pretrained(bundled_minilm_path()), max_length=256)
     return JudgeDataModule(
-        OmegaConf.create(base),
+        data_config(train, **data),
         FirstTokens(512),  # whole traces: labels checkable from text
         AnswerChecker("answer_is", "string", None),
         collate,

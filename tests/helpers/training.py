@@ -6,6 +6,8 @@ import json
 import random
 from pathlib import Path
 
+from omegaconf import DictConfig, OmegaConf
+
 UNANSWERED = "I could not finish"
 WORDS = ["apple", "river", "stone", "cloud", "maple", "tiger", "lemon", "piano", "ocean", "zebra", "violet", "candle"]
 
@@ -45,3 +47,26 @@ def tiny_qwen3_dir(path: Path) -> str:
     from deepprune.tiny_models import tiny_judge_base
 
     return tiny_judge_base(path, seed=0, hidden_size=64, num_layers=2)
+
+
+def data_config(train: Path, **changes: object) -> DictConfig:
+    """A ``data`` config for ``JudgeDataModule`` on ``train`` (split by problem: 20% validation, 25% test), with
+    ``changes`` applied."""
+    return OmegaConf.create(
+        {
+            "train": str(train),
+            "val": None,
+            "test": None,
+            "val_fraction": 0.2,
+            "test_fraction": 0.25,
+            "on_error": "raise",
+            "tokenizer": None,
+            "trust_remote_code": False,
+            "pairs_per_problem": 10,
+            "seed": 0,
+            "batch_size": 6,
+            "num_workers": 0,
+            "both_orders": False,
+            **changes,
+        }
+    )
