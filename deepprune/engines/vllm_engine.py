@@ -143,6 +143,40 @@ def window_fires_at_end(confs: Sequence[float], threshold: float, window: int) -
     return len(confs) >= window and math.fsum(confs[-window:]) / window < threshold
 
 
+def prepare_engine(
+    max_tokens: int | None,
+    temperature: float,
+    top_p: float,
+    top_k: int,
+    logprobs_k: int,
+    seed: int,
+    cpu_kvcache_space: int | None,
+    model_builder: str | None,
+    model_path: str | None,
+    model_name: str | None,
+    trust_remote_code: bool,
+) -> str:
+    """Check the engine's settings and find its model, before the engine starts (minutes for a large model: vLLM
+    would refuse bad values only then, or divide by them (logprobs_k) after generating); the model's local path.
+
+    Shared by :class:`VllmEngine` and the server's engine (:mod:`deepprune.serving.engine`).
+    """
+    if max_tokens is None:
+        raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
+    check_int("model.max_tokens", max_tokens)
+    check_range("model.temperature", temperature, 0, 100)
+    check_range("model.top_p", top_p, 0, 1, low_open=True)
+    check_int("model.top_k", top_k, minimum=-1)
+    check_int("engine.logprobs_k", logprobs_k)
+    check_int("seed", seed, minimum=0)
+    if cpu_kvcache_space is not None:
+        # Only read by the CPU backend; an explicit environment setting wins.
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space))
+    path = resolve_model_path({"builder": model_builder, "path": model_path, "name": model_name})
+    check_custom_code(path, trust_remote_code, "model.trust_remote_code")
+    return path
+
+
 class VllmEngine(Engine):
     """Generates traces with vLLM; see the module docstring for the stop-rule semantics."""
 
@@ -186,21 +220,11 @@ class VllmEngine(Engine):
         left None take vLLM's default. ``model_builder`` (``module:function`` of this package) builds the model
         into ``model_path``; else ``model_path`` is a local directory or a hub name already cached.
         ``data_parallel_*`` are recorded only: ``generate.py`` shards problems by them."""
-        if max_tokens is None:
-            raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
-        # Checked before the engine starts (minutes for a large model): vLLM would refuse them only then, or
-        # divide by them (logprobs_k) after generating.
-        check_int("model.max_tokens", max_tokens)
-        check_range("model.temperature", temperature, 0, 100)
-        check_range("model.top_p", top_p, 0, 1, low_open=True)
-        check_int("model.top_k", top_k, minimum=-1)
-        logprobs_k = check_int("engine.logprobs_k", logprobs_k)
-        check_int("seed", seed, minimum=0)
-        if cpu_kvcache_space is not None:
-            # Only read by the CPU backend; an explicit environment setting wins.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space))
-        model_path = resolve_model_path({"builder": model_builder, "path": model_path, "name": model_name})
-        check_custom_code(model_path, trust_remote_code, "model.trust_remote_code")
+        model_path = prepare_engine(
+            max_tokens, temperature, top_p, top_k, logprobs_k, seed, cpu_kvcache_space, model_builder, model_path,
+            model_name, trust_remote_code,
+        )  # fmt: skip
+        logprobs_k = int(logprobs_k)  # a whole number (checked): 20.0 from a config is 20
         self.data_parallel_size, self.data_parallel_rank = data_parallel_size, data_parallel_rank
         llm_kwargs = {
             "tokenizer": model_path,

@@ -22,16 +22,15 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from deepprune.config_checks import check_int, check_range, remote_code_refusal_names
+from deepprune.config_checks import remote_code_refusal_names
 from deepprune.engines.base import ProblemSpec, StopRule, TraceHandle
 from deepprune.engines.vllm_engine import (
     VllmEngine,
     _Segment,
     _TraceState,
     confidences_from_logprobs,
-    resolve_model_path,
+    prepare_engine,
 )
-from deepprune.model_paths import check_custom_code
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,11 @@ class EngineSettings:
     @classmethod
     def from_config(cls, engine: DictConfig) -> EngineSettings:
         """Checked like :class:`VllmEngine` checks them, before the engine starts (minutes on a large model)."""
-        if engine.max_tokens is None:
-            raise ValueError("set model.max_tokens (or engine.max_tokens): the per-trace token budget")
-        check_int("model.max_tokens", engine.max_tokens)
-        check_range("model.temperature", engine.temperature, 0, 100)
-        check_range("model.top_p", engine.top_p, 0, 1, low_open=True)
-        check_int("model.top_k", engine.top_k, minimum=-1)
-        check_int("seed", engine.seed, minimum=0)
-        if engine.get("cpu_kvcache_space") is not None:
-            # Only read by the CPU backend; an explicit environment setting wins.
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(engine.cpu_kvcache_space))
-        model = {"builder": engine.model_builder, "path": engine.model_path, "name": engine.model_name}
-        path = resolve_model_path(model)
-        check_custom_code(path, bool(engine.trust_remote_code), "model.trust_remote_code")
+        path = prepare_engine(
+            engine.max_tokens, engine.temperature, engine.top_p, engine.top_k, engine.logprobs_k, engine.seed,
+            engine.get("cpu_kvcache_space"), engine.model_builder, engine.model_path, engine.model_name,
+            bool(engine.trust_remote_code),
+        )  # fmt: skip
         names = (
             "dtype",
             "gpu_memory_utilization",
@@ -93,7 +84,7 @@ class EngineSettings:
             top_p=float(engine.top_p),
             top_k=int(engine.top_k),
             max_tokens=int(engine.max_tokens),
-            logprobs_k=check_int("engine.logprobs_k", engine.logprobs_k),
+            logprobs_k=int(engine.logprobs_k),
             chat_template=bool(engine.chat_template),
             chat_template_kwargs=dict(engine.chat_template_kwargs),
             trust_remote_code=bool(engine.trust_remote_code),
